@@ -158,8 +158,12 @@ fn link(ctx: Ctx, lt: u32, data: &[u8]) -> Result<L3<'_>, Drop> {
                 Layer::LinuxSll,
                 "unknown packet type field",
             )),
-            // ARPHRD types whose protocol field is not an EtherType.
-            Err(err::linux_sll::HeaderSliceError::Content(_)) => Err(Drop::NonIp(0)),
+            // ARPHRD types etherparse does not know (e.g. PPP, 512) still carry
+            // an EtherType in the protocol field when it is >= 0x0600.
+            Err(err::linux_sll::HeaderSliceError::Content(_)) => match be16(data, 14) {
+                Some(proto) if proto >= 0x0600 => ether_payload(ctx, proto, data, 16),
+                _ => Err(Drop::NonIp(0)),
+            },
         },
         LINUX_SLL2 => {
             // SLL2: protocol(2) reserved(2) ifindex(4) arphrd(2) pkttype(1) addrlen(1) addr(8)
@@ -227,15 +231,25 @@ fn ether_payload(ctx: Ctx, mut et: u16, data: &[u8], mut off: usize) -> Result<L
                 continue;
             }
             0x8864 => {
-                // PPPoE session header (6 bytes) then the PPP protocol field (2 bytes).
-                let Some(h) = data.get(off..off + 8) else {
+                // PPPoE session header (6 bytes) then the PPP protocol field:
+                // 2 bytes, or 1 byte when compressed (an odd first byte, RFC 1661 PFC).
+                let Some(h) = data.get(off..off + 7) else {
                     return Err(ctx.short(Layer::Pppoe, LenSource::Slice));
                 };
                 if h[0] != 0x11 {
                     return Err(Drop::Malformed(Layer::Pppoe, "version/type is not 1/1"));
                 }
-                off += 8;
-                match u16::from_be_bytes([h[6], h[7]]) {
+                let proto = if h[6] & 1 == 1 {
+                    off += 7;
+                    u16::from(h[6])
+                } else {
+                    let Some(p) = be16(data, off + 6) else {
+                        return Err(ctx.short(Layer::Pppoe, LenSource::Slice));
+                    };
+                    off += 8;
+                    p
+                };
+                match proto {
                     0x0021 => IpHint::V4,
                     0x0057 => IpHint::V6,
                     _ => return Err(Drop::NonIp(0x8864)),
@@ -254,6 +268,15 @@ fn ether_payload(ctx: Ctx, mut et: u16, data: &[u8], mut off: usize) -> Result<L
                 match data.get(off).map(|b| b >> 4) {
                     Some(4) => IpHint::V4,
                     Some(6) => IpHint::V6,
+                    // Ethernet pseudowire (RFC 4448): control word, then a frame.
+                    Some(0) => {
+                        let inner = tail(data, off + 4);
+                        let eth = Ethernet2HeaderSlice::from_slice(inner)
+                            .map_err(|_| ctx.short(Layer::Mpls, LenSource::Slice))?;
+                        et = eth.ether_type().0;
+                        off += 4 + eth.slice().len();
+                        continue;
+                    }
                     None => return Err(ctx.short(Layer::Mpls, LenSource::Slice)),
                     Some(_) => return Err(Drop::NonIp(et)),
                 }
@@ -678,6 +701,12 @@ mod tests {
             Err(Drop::NonIp(0x8864))
         );
         // Wrong version/type.
+        // Compressed 1-byte protocol field.
+        let mut pfc = vec![0x11, 0x00, 0x12, 0x34];
+        pfc.extend_from_slice(&((ip.len() + 1) as u16).to_be_bytes());
+        pfc.push(0x21);
+        pfc.extend_from_slice(&ip);
+        assert_tcp(&run(linktype::ETHERNET, &eth(0x8864, &pfc)).unwrap(), 21);
         let mut bad = s.clone();
         bad[0] = 0x21;
         assert!(matches!(
@@ -692,6 +721,12 @@ mod tests {
         m.extend_from_slice(&ipv4_tcp());
         let p = run(linktype::ETHERNET, &eth(0x8847, &m)).unwrap();
         assert_tcp(&p, 22);
+        // Ethernet pseudowire: one label, control word, inner Ethernet frame.
+        let mut pw = vec![0, 0, 0x11, 64, 0, 0, 0, 0];
+        pw.extend_from_slice(&eth(0x0800, &ipv4_tcp()));
+        assert_tcp(&run(linktype::ETHERNET, &eth(0x8847, &pw)).unwrap(), 14 + 8 + 14);
+        pw[8 + 12..8 + 14].copy_from_slice(&0x0806u16.to_be_bytes());
+        assert_eq!(run(linktype::ETHERNET, &eth(0x8847, &pw)), Err(Drop::NonIp(0x0806)));
     }
 
     #[test]
@@ -778,6 +813,10 @@ mod tests {
         let mut arp = sll.clone();
         arp[14..16].copy_from_slice(&0x0806u16.to_be_bytes());
         assert_eq!(run(linktype::LINUX_SLL, &arp), Err(Drop::NonIp(0x0806)));
+        // ARPHRD_PPP (512), unknown to etherparse, with an IPv4 EtherType.
+        let mut ppp = sll.clone();
+        ppp[2..4].copy_from_slice(&512u16.to_be_bytes());
+        assert_tcp(&run(linktype::LINUX_SLL, &ppp).unwrap(), 16);
 
         let mut sll2 = vec![
             0x08, 0x00, 0, 0, 0, 0, 0, 3, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0,

@@ -390,8 +390,9 @@ impl CaptureReader {
         }
     }
 
-    /// Length of the record or block at the front of the buffer, from its header.
-    fn peek_len(&self) -> Option<usize> {
+    /// Length of the record or block at the front of the buffer, from its
+    /// header: (bytes the whole record takes, the length field's value).
+    fn peek_len(&self) -> Option<(usize, usize)> {
         let data = self.inner.data();
         let word = |at: usize, be: bool| -> Option<u32> {
             let b: [u8; 4] = data.get(at..at + 4)?.try_into().ok()?;
@@ -408,9 +409,13 @@ impl CaptureReader {
                 ..
             } => {
                 let hdr = if *modified { 24 } else { 16 };
-                Some(hdr + word(8, *big_endian)? as usize)
+                let caplen = word(8, *big_endian)? as usize;
+                Some((hdr + caplen, caplen))
             }
-            Kind::Ng { big_endian, .. } => Some(word(4, *big_endian)? as usize),
+            Kind::Ng { big_endian, .. } => {
+                let len = word(4, *big_endian)? as usize;
+                Some((len, len))
+            }
         }
     }
 
@@ -609,17 +614,17 @@ impl CaptureReader {
                         offset,
                         record: self.records + 1,
                         have: self.inner.data().len() as u64,
-                        need: self.peek_len().map(|n| n as u64),
+                        need: self.peek_len().map(|(n, _)| n as u64),
                     });
                     return Ok(None);
                 }
                 Err(PcapError::BufferTooSmall) => {
-                    let need = self.peek_len().unwrap_or(usize::MAX);
-                    if need > max_record.max(STANDARD_MAX_RECORD) + 64 {
+                    let (need, claimed) = self.peek_len().unwrap_or((usize::MAX, usize::MAX));
+                    if need > max_record + 64 {
                         self.done = true;
                         return Err(self.corrupt(
                             offset,
-                            format!("record header claims {need} bytes, more than the {max_record}-byte limit"),
+                            format!("its header claims a {claimed}-byte packet, more than the {max_record}-byte limit"),
                         ));
                     }
                     if !self.inner.grow(need + 4096) {
@@ -682,5 +687,295 @@ fn ng_meta(
         cap_len: u32::try_from(cap).unwrap_or(u32::MAX),
         wire_len: origlen,
         link_type,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::CaptureError;
+
+    /// A minimal Ethernet/IPv4/UDP frame (46 bytes).
+    fn frame(tag: u8) -> Vec<u8> {
+        let mut v = Vec::new();
+        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, tag], [10, 0, 0, 99], 64)
+            .udp(1000 + u16::from(tag), 53)
+            .write(&mut v, &[tag; 4])
+            .unwrap();
+        v
+    }
+
+    fn u16b(v: u16, be: bool) -> [u8; 2] {
+        if be { v.to_be_bytes() } else { v.to_le_bytes() }
+    }
+    fn u32b(v: u32, be: bool) -> [u8; 4] {
+        if be { v.to_be_bytes() } else { v.to_le_bytes() }
+    }
+
+    /// Legacy pcap with the given magic (as a native u32) and byte order.
+    fn pcap(magic: u32, be: bool, linktype: u32, recs: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
+        let modified = magic == 0xa1b2_cd34;
+        let mut v = Vec::new();
+        v.extend_from_slice(&u32b(magic, be));
+        v.extend_from_slice(&u16b(2, be));
+        v.extend_from_slice(&u16b(4, be));
+        v.extend_from_slice(&[0; 8]);
+        v.extend_from_slice(&u32b(65535, be));
+        v.extend_from_slice(&u32b(linktype, be));
+        for (sec, frac, data) in recs {
+            v.extend_from_slice(&u32b(*sec, be));
+            v.extend_from_slice(&u32b(*frac, be));
+            v.extend_from_slice(&u32b(data.len() as u32, be));
+            v.extend_from_slice(&u32b(data.len() as u32 + 2, be));
+            if modified {
+                v.extend_from_slice(&[0; 8]);
+            }
+            v.extend_from_slice(data);
+        }
+        v
+    }
+
+    fn block(be: bool, ty: u32, body: &[u8]) -> Vec<u8> {
+        let pad = (4 - body.len() % 4) % 4;
+        let len = (12 + body.len() + pad) as u32;
+        let mut v = Vec::new();
+        v.extend_from_slice(&u32b(ty, be));
+        v.extend_from_slice(&u32b(len, be));
+        v.extend_from_slice(body);
+        v.extend_from_slice(&vec![0; pad]);
+        v.extend_from_slice(&u32b(len, be));
+        v
+    }
+
+    fn shb(be: bool) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&u32b(0x1a2b_3c4d, be));
+        b.extend_from_slice(&u16b(1, be));
+        b.extend_from_slice(&u16b(0, be));
+        b.extend_from_slice(&[0xff; 8]);
+        block(be, 0x0a0d_0d0a, &b)
+    }
+
+    fn idb(be: bool, linktype: u16, tsresol: Option<u8>) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&u16b(linktype, be));
+        b.extend_from_slice(&u16b(0, be));
+        b.extend_from_slice(&u32b(0, be));
+        if let Some(r) = tsresol {
+            b.extend_from_slice(&u16b(9, be));
+            b.extend_from_slice(&u16b(1, be));
+            b.extend_from_slice(&[r, 0, 0, 0]);
+            b.extend_from_slice(&[0; 4]); // opt_endofopt
+        }
+        block(be, 1, &b)
+    }
+
+    fn epb(be: bool, if_id: u32, ts: u64, data: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&u32b(if_id, be));
+        b.extend_from_slice(&u32b((ts >> 32) as u32, be));
+        b.extend_from_slice(&u32b(ts as u32, be));
+        b.extend_from_slice(&u32b(data.len() as u32, be));
+        b.extend_from_slice(&u32b(data.len() as u32, be));
+        b.extend_from_slice(data);
+        block(be, 6, &b)
+    }
+
+    fn spb(be: bool, data: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&u32b(data.len() as u32, be));
+        b.extend_from_slice(data);
+        block(be, 3, &b)
+    }
+
+    fn opb(be: bool, if_id: u16, ts: u64, data: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&u16b(if_id, be));
+        b.extend_from_slice(&u16b(0, be));
+        b.extend_from_slice(&u32b((ts >> 32) as u32, be));
+        b.extend_from_slice(&u32b(ts as u32, be));
+        b.extend_from_slice(&u32b(data.len() as u32, be));
+        b.extend_from_slice(&u32b(data.len() as u32, be));
+        b.extend_from_slice(data);
+        block(be, 2, &b)
+    }
+
+    /// Read every record: (meta, bytes), plus the reader for its notes.
+    fn read_all(bytes: Vec<u8>) -> Result<(Vec<(RecordMeta, Vec<u8>)>, CaptureReader), CaptureError> {
+        let mut r = CaptureReader::from_reader("test", io::Cursor::new(bytes))?;
+        let mut out = Vec::new();
+        while let Some(rec) = r.next_record()? {
+            out.push((rec.meta, rec.data.to_vec()));
+        }
+        Ok((out, r))
+    }
+
+    #[test]
+    fn legacy_pcap_all_magics_and_byte_orders() {
+        let recs = vec![(1_500_000_000, 250, frame(1)), (1_500_000_001, 999_999, frame(2))];
+        for (magic, nanos) in [(0xa1b2_c3d4u32, false), (0xa1b2_3c4d, true), (0xa1b2_cd34, false)] {
+            for be in [false, true] {
+                if magic == 0xa1b2_cd34 && be {
+                    continue; // pcap-parser reads the modified format little-endian only
+                }
+                let (got, r) = read_all(pcap(magic, be, 1, &recs)).unwrap();
+                assert_eq!(got.len(), 2, "magic {magic:x} be {be}");
+                let scale = if nanos { 1 } else { 1000 };
+                assert_eq!(got[0].0.ts_ns, 1_500_000_000 * 1_000_000_000 + 250 * scale);
+                assert_eq!(got[1].0.ts_ns, 1_500_000_001 * 1_000_000_000 + 999_999 * scale);
+                assert_eq!(got[0].1, frame(1));
+                assert_eq!(got[1].1, frame(2));
+                assert_eq!(got[0].0.cap_len, 46);
+                assert_eq!(got[0].0.wire_len, 48);
+                assert_eq!((got[0].0.index, got[1].0.index), (0, 1));
+                assert_eq!(got[0].0.link_type, 1);
+                assert!(matches!(r.format(), Format::Pcap { big_endian, nanosecond, modified }
+                    if big_endian == be && nanosecond == nanos && modified == (magic == 0xa1b2_cd34)));
+                assert!(r.truncation().is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn linktype_field_fcs_bits_are_masked() {
+        let (got, _) = read_all(pcap(0xa1b2_c3d4, false, 0x3000_0001, &[(1, 0, frame(1))])).unwrap();
+        assert_eq!(got[0].0.link_type, 1);
+    }
+
+    #[test]
+    fn pcapng_sections_interfaces_resolutions_and_block_types() {
+        for be in [false, true] {
+            let mut f = shb(be);
+            f.extend(idb(be, 1, None)); // if 0: Ethernet, microseconds
+            f.extend(idb(be, 101, Some(9))); // if 1: raw IP, nanoseconds
+            f.extend(epb(be, 0, 1_500_000_000_000_001, &frame(1)));
+            f.extend(epb(be, 1, 1_500_000_000_000_000_002, &frame(2)[14..]));
+            f.extend(spb(be, &frame(3)));
+            f.extend(opb(be, 0, 1_600_000_000_000_000, &frame(4)));
+            f.extend(block(be, 5, &[0; 16])); // interface statistics: skipped
+            // A second section with its own interface table.
+            f.extend(shb(be));
+            f.extend(idb(be, 113, Some(3)));
+            f.extend(epb(be, 0, 1_700_000_000_123, &[0; 20]));
+            f.extend(epb(be, 3, 5, &frame(5))); // undefined interface
+            let (got, r) = read_all(f).unwrap();
+            assert_eq!(r.format(), Format::Pcapng);
+            let lts: Vec<u32> = got.iter().map(|g| g.0.link_type).collect();
+            assert_eq!(lts, vec![1, 101, 1, 1, 113, NO_INTERFACE], "be {be}");
+            assert_eq!(got[0].0.ts_ns, 1_500_000_000_000_001_000);
+            assert_eq!(got[1].0.ts_ns, 1_500_000_000_000_000_002);
+            assert_eq!(got[1].1, frame(2)[14..].to_vec());
+            assert_eq!(got[2].1, frame(3));
+            assert_eq!(got[3].0.ts_ns, 1_600_000_000_000_000_000);
+            assert_eq!(got[3].1, frame(4));
+            assert_eq!(got[4].0.ts_ns, 1_700_000_000_123_000_000);
+            assert_eq!(got[5].0.interface, 3);
+            assert_eq!(r.records(), 6);
+        }
+    }
+
+    #[test]
+    fn gzip_is_read_transparently() {
+        use flate2::{Compression, write::GzEncoder};
+        use std::io::Write;
+        let raw = pcap(0xa1b2_c3d4, false, 1, &[(1, 2, frame(1)), (3, 4, frame(2))]);
+        let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+        enc.write_all(&raw).unwrap();
+        let (got, r) = read_all(enc.finish().unwrap()).unwrap();
+        assert!(r.compressed());
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].1, frame(2));
+    }
+
+    #[test]
+    fn one_byte_reads_work_like_a_pipe() {
+        struct Trickle(io::Cursor<Vec<u8>>);
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(1);
+                self.0.read(&mut buf[..n])
+            }
+        }
+        let raw = pcap(0xa1b2_c3d4, false, 1, &[(1, 2, frame(1)), (3, 4, frame(2))]);
+        let mut r = CaptureReader::from_reader("pipe", Trickle(io::Cursor::new(raw))).unwrap();
+        let mut n = 0;
+        while r.next_record().unwrap().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn cut_short_file_keeps_records_before_the_cut() {
+        let raw = pcap(0xa1b2_c3d4, false, 1, &[(1, 2, frame(1)), (3, 4, frame(2)), (5, 6, frame(3))]);
+        let rec_len = 16 + frame(1).len();
+        for cut in [1usize, 15, 16, 17, rec_len - 1] {
+            let len = 24 + 2 * rec_len + cut;
+            let (got, r) = read_all(raw[..len].to_vec()).unwrap();
+            assert_eq!(got.len(), 2, "cut {cut}");
+            let t = r.truncation().unwrap();
+            assert_eq!(t.offset, (24 + 2 * rec_len) as u64);
+            assert_eq!(t.record, 3);
+            assert_eq!(t.have, cut as u64);
+            assert_eq!(t.need, (cut >= 12).then_some(rec_len as u64));
+            assert!(t.to_string().contains(&format!("byte offset {}", 24 + 2 * rec_len)));
+        }
+        // Cut exactly at a record boundary: not truncated.
+        let (got, r) = read_all(raw[..24 + 2 * rec_len].to_vec()).unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(r.truncation().is_none());
+    }
+
+    #[test]
+    fn huge_record_length_is_an_error_after_earlier_records() {
+        let mut raw = pcap(0xa1b2_c3d4, false, 1, &[(1, 2, frame(1)), (3, 4, frame(2))]);
+        let at = 24 + 62 + 8;
+        raw[at..at + 4].copy_from_slice(&4_325_376u32.to_le_bytes());
+        let mut r = CaptureReader::from_reader("bad.pcap", io::Cursor::new(raw)).unwrap();
+        assert!(r.next_record().unwrap().is_some());
+        let err = r.next_record().unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, CaptureError::CorruptRecord { offset: 86, record: 2, .. }), "{msg}");
+        assert!(msg.contains("bad.pcap") && msg.contains("byte offset 86") && msg.contains("4325376"), "{msg}");
+        // After the error the reader stays at its end: no loop, no panic.
+        assert!(r.next_record().unwrap().is_none());
+    }
+
+    #[test]
+    fn large_but_legal_record_grows_the_buffer() {
+        let big = vec![0u8; 200_000];
+        let mut raw = pcap(0xa1b2_c3d4, false, 1, &[(1, 2, frame(1))]);
+        raw[16..20].copy_from_slice(&262_144u32.to_le_bytes()); // snaplen
+        for _ in 0..12 {
+            raw.extend_from_slice(&1u32.to_le_bytes());
+            raw.extend_from_slice(&0u32.to_le_bytes());
+            raw.extend_from_slice(&(big.len() as u32).to_le_bytes());
+            raw.extend_from_slice(&(big.len() as u32).to_le_bytes());
+            raw.extend_from_slice(&big);
+        }
+        let (got, r) = read_all(raw).unwrap();
+        assert_eq!(got.len(), 13);
+        assert!(got[1..].iter().all(|g| g.1.len() == 200_000));
+        assert!(r.truncation().is_none());
+    }
+
+    #[test]
+    fn empty_short_and_foreign_files_are_one_line_errors() {
+        let e = CaptureReader::from_reader("empty.pcap", io::Cursor::new(Vec::new())).unwrap_err();
+        assert!(matches!(e, CaptureError::Empty { .. }));
+        assert!(e.to_string().contains("empty.pcap"));
+        let e = CaptureReader::from_reader("x.pcap", io::Cursor::new(b"GET / HTTP/1.1\r\n".to_vec())).unwrap_err();
+        assert!(e.to_string().contains("47 45 54 20"), "{e}");
+        let e = CaptureReader::from_reader("x.pcap", io::Cursor::new(vec![0xd4, 0xc3])).unwrap_err();
+        assert!(e.to_string().contains("d4 c3"), "{e}");
+        let e = CaptureReader::from_reader("x.pcap", io::Cursor::new(vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0])).unwrap_err();
+        assert!(matches!(e, CaptureError::Header { .. }), "{e}");
+        assert!(!e.to_string().contains('\n'));
+        // A header-only pcap and an SHB-only pcapng are valid and empty.
+        let (got, _) = read_all(pcap(0xa1b2_c3d4, false, 1, &[])).unwrap();
+        assert!(got.is_empty());
+        let (got, _) = read_all(shb(false)).unwrap();
+        assert!(got.is_empty());
     }
 }
