@@ -10,9 +10,15 @@ use std::collections::BTreeMap;
 
 #[test]
 fn every_shared_capture_matches_capinfos_and_buckets_add_up() {
-    let Some(dir) = common::data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let entries = common::manifest_captures(&dir);
-    assert!(entries.len() > 100, "manifest lists {} captures", entries.len());
+    assert!(
+        entries.len() > 100,
+        "manifest lists {} captures",
+        entries.len()
+    );
     let mut failures = Vec::new();
     for e in &entries {
         let outcome = match capture::read_file(&e.path, |_| {}) {
@@ -24,24 +30,45 @@ fn every_shared_capture_matches_capinfos_and_buckets_add_up() {
         };
         let s = &outcome.summary;
         if s.stats.records != e.pkts {
-            failures.push(format!("{}: read {} records, capinfos says {}", e.rel, s.stats.records, e.pkts));
+            failures.push(format!(
+                "{}: read {} records, capinfos says {}",
+                e.rel, s.stats.records, e.pkts
+            ));
         }
         if s.stats.total() != s.stats.records {
-            failures.push(format!("{}: buckets sum to {} of {} records", e.rel, s.stats.total(), s.stats.records));
+            failures.push(format!(
+                "{}: buckets sum to {} of {} records",
+                e.rel,
+                s.stats.total(),
+                s.stats.records
+            ));
         }
         let expect_error = e.rel == "suricata-verify/malformed/file_corrupt_record_header.pcap";
         if outcome.error.is_some() != expect_error {
-            failures.push(format!("{}: unexpected error state {:?}", e.rel, outcome.error));
+            failures.push(format!(
+                "{}: unexpected error state {:?}",
+                e.rel, outcome.error
+            ));
         }
         let expected_format = match e.ftype.as_str() {
             "pcapng" => "pcapng",
             _ => "pcap",
         };
         if !s.format.describe().starts_with(expected_format) {
-            failures.push(format!("{}: format {} but manifest says {}", e.rel, s.format.describe(), e.ftype));
+            failures.push(format!(
+                "{}: format {} but manifest says {}",
+                e.rel,
+                s.format.describe(),
+                e.ftype
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} problems:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn read(rel: &str) -> Option<capture::ReadOutcome> {
@@ -55,48 +82,98 @@ fn malformed(o: &capture::ReadOutcome) -> BTreeMap<(Layer, &'static str), u64> {
 
 #[test]
 fn corrupt_record_header_keeps_the_six_records_before_it() {
-    let Some(o) = read("suricata-verify/malformed/file_corrupt_record_header.pcap") else { return };
+    let Some(o) = read("suricata-verify/malformed/file_corrupt_record_header.pcap") else {
+        return;
+    };
     assert_eq!(o.summary.stats.records, 6);
     assert_eq!(o.summary.stats.decoded, 6);
     let err = o.error.unwrap();
     let msg = err.to_string();
-    assert!(matches!(err, CaptureError::CorruptRecord { record: 7, .. }), "{msg}");
-    assert!(msg.contains("4325376") && msg.contains("byte offset"), "{msg}");
+    assert!(
+        matches!(err, CaptureError::CorruptRecord { record: 7, .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("4325376") && msg.contains("byte offset"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn documented_outcomes_of_malformed_and_odd_link_type_files() {
-    let Some(dir) = common::data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let get = |rel: &str| capture::read_file(&dir.join(rel), |_| {}).unwrap().summary;
 
     // Headers cut or lying.
     let s = get("zeek/malformed/ip4_trunc.pcap");
     assert_eq!(s.stats.truncated.get(&Layer::Ipv4), Some(&1));
     let s = get("tcpdump/malformed/ipv4_invalid_hdr_length.pcap");
-    assert_eq!(s.stats.malformed.get(&(Layer::Ipv4, "header length (IHL) below 5")), Some(&1));
+    assert_eq!(
+        s.stats
+            .malformed
+            .get(&(Layer::Ipv4, "header length (IHL) below 5")),
+        Some(&1)
+    );
     let s = get("suricata-verify/malformed/tcp_udp_too_small.pcap");
-    let tcp: u64 = s.stats.malformed.iter().filter(|((l, _), _)| *l == Layer::Tcp).map(|(_, n)| n).sum();
-    let udp: u64 = s.stats.malformed.iter().filter(|((l, _), _)| *l == Layer::Udp).map(|(_, n)| n).sum();
+    let tcp: u64 = s
+        .stats
+        .malformed
+        .iter()
+        .filter(|((l, _), _)| *l == Layer::Tcp)
+        .map(|(_, n)| n)
+        .sum();
+    let udp: u64 = s
+        .stats
+        .malformed
+        .iter()
+        .filter(|((l, _), _)| *l == Layer::Udp)
+        .map(|(_, n)| n)
+        .sum();
     assert_eq!((tcp, udp), (2, 4));
     let s = get("zeek/malformed/tcp_truncated_header.pcap");
     assert_eq!(s.stats.truncated.get(&Layer::Tcp), Some(&1));
     assert_eq!(s.stats.decoded, 23);
     let s = get("tcpdump/malformed/LINKTYPE_IPV4_invalid.pcap");
-    assert_eq!(s.stats.malformed.get(&(Layer::Ipv4, "version field is not 4")), Some(&1));
+    assert_eq!(
+        s.stats
+            .malformed
+            .get(&(Layer::Ipv4, "version field is not 4")),
+        Some(&1)
+    );
     // BIG TCP: IPv4 total length 0 with a >64 KB frame is decoded.
     let s = get("tcpdump/malformed/bigtcp_ipv4_jumbo.pcap");
     assert_eq!(s.stats.decoded, 1);
     // Bad checksums are not our business: decoded.
-    assert_eq!(get("zeek/malformed/ip4_tcp_bad_checksum.pcap").stats.decoded, 1);
+    assert_eq!(
+        get("zeek/malformed/ip4_tcp_bad_checksum.pcap")
+            .stats
+            .decoded,
+        1
+    );
     // The header-only files are empty and fine.
-    assert_eq!(get("suricata-verify/malformed/empty_header_only.pcap").stats.records, 0);
+    assert_eq!(
+        get("suricata-verify/malformed/empty_header_only.pcap")
+            .stats
+            .records,
+        0
+    );
     assert_eq!(get("tcpdump/malformed/empty.pcapng").stats.records, 0);
     // IPv6 fragments: later fragments are their own bucket.
-    assert!(get("zeek/benign/ipv6_fragmented_dns.pcap").stats.non_first_fragment > 0);
+    assert!(
+        get("zeek/benign/ipv6_fragmented_dns.pcap")
+            .stats
+            .non_first_fragment
+            > 0
+    );
 
     // Link types we decode.
     for (rel, lt) in [
-        ("suricata-verify/linktypes/linktype228_raw_ipv4.pcap", 228u32),
+        (
+            "suricata-verify/linktypes/linktype228_raw_ipv4.pcap",
+            228u32,
+        ),
         ("suricata-verify/linktypes/linux_sll2_small.pcap", 276),
         ("tcpdump/linktypes/LINKTYPE_RAW_ipv6.pcap", 101),
         ("tcpdump/linktypes/null_bsd_loopback_quic.pcap", 0),
@@ -108,9 +185,17 @@ fn documented_outcomes_of_malformed_and_odd_link_type_files() {
         ("zeek/linktypes/http_vlan0.pcap", 1),
     ] {
         let s = get(rel);
-        assert_eq!(s.link_types.keys().copied().collect::<Vec<_>>(), vec![lt], "{rel}");
+        assert_eq!(
+            s.link_types.keys().copied().collect::<Vec<_>>(),
+            vec![lt],
+            "{rel}"
+        );
         assert!(s.stats.decoded > 0, "{rel}: nothing decoded: {:?}", s.stats);
-        assert!(s.stats.malformed.is_empty() && s.stats.truncated.is_empty(), "{rel}: {:?}", s.stats);
+        assert!(
+            s.stats.malformed.is_empty() && s.stats.truncated.is_empty(),
+            "{rel}: {:?}",
+            s.stats
+        );
     }
     // PPPoE and the triple VLAN stack decode every packet.
     let s = get("suricata-verify/linktypes/pppoe_session_http.pcap");
@@ -124,7 +209,11 @@ fn documented_outcomes_of_malformed_and_odd_link_type_files() {
         ("tcpdump/linktypes/cisco_hdlc.pcap", 104),
     ] {
         let s = get(rel);
-        assert_eq!(s.stats.unsupported_link.get(&lt), Some(&s.stats.records), "{rel}");
+        assert_eq!(
+            s.stats.unsupported_link.get(&lt),
+            Some(&s.stats.records),
+            "{rel}"
+        );
     }
     // ARP-only capture: everything is non-IP 0x0806.
     let s = get("zeek/linktypes/linux_sll_arp.pcap");
@@ -140,7 +229,10 @@ fn documented_outcomes_of_malformed_and_odd_link_type_files() {
     assert_eq!(s.stats.records, 6);
     // A pcapng file named .pcap and a modified-libpcap file.
     let s = get("doh-tunnel-onetwogleb/doh_tunnel_benign_and_malicious.pcap");
-    assert!(matches!(s.format, capture::Format::Pcap { modified: true, .. }));
+    assert!(matches!(
+        s.format,
+        capture::Format::Pcap { modified: true, .. }
+    ));
     let _ = malformed;
     let _ = Drop::NonFirstFragment;
 }

@@ -724,9 +724,15 @@ mod tests {
         // Ethernet pseudowire: one label, control word, inner Ethernet frame.
         let mut pw = vec![0, 0, 0x11, 64, 0, 0, 0, 0];
         pw.extend_from_slice(&eth(0x0800, &ipv4_tcp()));
-        assert_tcp(&run(linktype::ETHERNET, &eth(0x8847, &pw)).unwrap(), 14 + 8 + 14);
+        assert_tcp(
+            &run(linktype::ETHERNET, &eth(0x8847, &pw)).unwrap(),
+            14 + 8 + 14,
+        );
         pw[8 + 12..8 + 14].copy_from_slice(&0x0806u16.to_be_bytes());
-        assert_eq!(run(linktype::ETHERNET, &eth(0x8847, &pw)), Err(Drop::NonIp(0x0806)));
+        assert_eq!(
+            run(linktype::ETHERNET, &eth(0x8847, &pw)),
+            Err(Drop::NonIp(0x0806))
+        );
     }
 
     #[test]

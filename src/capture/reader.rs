@@ -801,8 +801,10 @@ mod tests {
         block(be, 2, &b)
     }
 
+    type Records = Vec<(RecordMeta, Vec<u8>)>;
+
     /// Read every record: (meta, bytes), plus the reader for its notes.
-    fn read_all(bytes: Vec<u8>) -> Result<(Vec<(RecordMeta, Vec<u8>)>, CaptureReader), CaptureError> {
+    fn read_all(bytes: Vec<u8>) -> Result<(Records, CaptureReader), CaptureError> {
         let mut r = CaptureReader::from_reader("test", io::Cursor::new(bytes))?;
         let mut out = Vec::new();
         while let Some(rec) = r.next_record()? {
@@ -813,8 +815,15 @@ mod tests {
 
     #[test]
     fn legacy_pcap_all_magics_and_byte_orders() {
-        let recs = vec![(1_500_000_000, 250, frame(1)), (1_500_000_001, 999_999, frame(2))];
-        for (magic, nanos) in [(0xa1b2_c3d4u32, false), (0xa1b2_3c4d, true), (0xa1b2_cd34, false)] {
+        let recs = vec![
+            (1_500_000_000, 250, frame(1)),
+            (1_500_000_001, 999_999, frame(2)),
+        ];
+        for (magic, nanos) in [
+            (0xa1b2_c3d4u32, false),
+            (0xa1b2_3c4d, true),
+            (0xa1b2_cd34, false),
+        ] {
             for be in [false, true] {
                 if magic == 0xa1b2_cd34 && be {
                     continue; // pcap-parser reads the modified format little-endian only
@@ -823,15 +832,20 @@ mod tests {
                 assert_eq!(got.len(), 2, "magic {magic:x} be {be}");
                 let scale = if nanos { 1 } else { 1000 };
                 assert_eq!(got[0].0.ts_ns, 1_500_000_000 * 1_000_000_000 + 250 * scale);
-                assert_eq!(got[1].0.ts_ns, 1_500_000_001 * 1_000_000_000 + 999_999 * scale);
+                assert_eq!(
+                    got[1].0.ts_ns,
+                    1_500_000_001 * 1_000_000_000 + 999_999 * scale
+                );
                 assert_eq!(got[0].1, frame(1));
                 assert_eq!(got[1].1, frame(2));
                 assert_eq!(got[0].0.cap_len, 46);
                 assert_eq!(got[0].0.wire_len, 48);
                 assert_eq!((got[0].0.index, got[1].0.index), (0, 1));
                 assert_eq!(got[0].0.link_type, 1);
-                assert!(matches!(r.format(), Format::Pcap { big_endian, nanosecond, modified }
-                    if big_endian == be && nanosecond == nanos && modified == (magic == 0xa1b2_cd34)));
+                assert!(
+                    matches!(r.format(), Format::Pcap { big_endian, nanosecond, modified }
+                    if big_endian == be && nanosecond == nanos && modified == (magic == 0xa1b2_cd34))
+                );
                 assert!(r.truncation().is_none());
             }
         }
@@ -839,7 +853,8 @@ mod tests {
 
     #[test]
     fn linktype_field_fcs_bits_are_masked() {
-        let (got, _) = read_all(pcap(0xa1b2_c3d4, false, 0x3000_0001, &[(1, 0, frame(1))])).unwrap();
+        let (got, _) =
+            read_all(pcap(0xa1b2_c3d4, false, 0x3000_0001, &[(1, 0, frame(1))])).unwrap();
         assert_eq!(got[0].0.link_type, 1);
     }
 
@@ -908,7 +923,12 @@ mod tests {
 
     #[test]
     fn cut_short_file_keeps_records_before_the_cut() {
-        let raw = pcap(0xa1b2_c3d4, false, 1, &[(1, 2, frame(1)), (3, 4, frame(2)), (5, 6, frame(3))]);
+        let raw = pcap(
+            0xa1b2_c3d4,
+            false,
+            1,
+            &[(1, 2, frame(1)), (3, 4, frame(2)), (5, 6, frame(3))],
+        );
         let rec_len = 16 + frame(1).len();
         for cut in [1usize, 15, 16, 17, rec_len - 1] {
             let len = 24 + 2 * rec_len + cut;
@@ -919,7 +939,10 @@ mod tests {
             assert_eq!(t.record, 3);
             assert_eq!(t.have, cut as u64);
             assert_eq!(t.need, (cut >= 12).then_some(rec_len as u64));
-            assert!(t.to_string().contains(&format!("byte offset {}", 24 + 2 * rec_len)));
+            assert!(
+                t.to_string()
+                    .contains(&format!("byte offset {}", 24 + 2 * rec_len))
+            );
         }
         // Cut exactly at a record boundary: not truncated.
         let (got, r) = read_all(raw[..24 + 2 * rec_len].to_vec()).unwrap();
@@ -936,8 +959,21 @@ mod tests {
         assert!(r.next_record().unwrap().is_some());
         let err = r.next_record().unwrap_err();
         let msg = err.to_string();
-        assert!(matches!(err, CaptureError::CorruptRecord { offset: 86, record: 2, .. }), "{msg}");
-        assert!(msg.contains("bad.pcap") && msg.contains("byte offset 86") && msg.contains("4325376"), "{msg}");
+        assert!(
+            matches!(
+                err,
+                CaptureError::CorruptRecord {
+                    offset: 86,
+                    record: 2,
+                    ..
+                }
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("bad.pcap") && msg.contains("byte offset 86") && msg.contains("4325376"),
+            "{msg}"
+        );
         // After the error the reader stays at its end: no loop, no panic.
         assert!(r.next_record().unwrap().is_none());
     }
@@ -965,11 +1001,18 @@ mod tests {
         let e = CaptureReader::from_reader("empty.pcap", io::Cursor::new(Vec::new())).unwrap_err();
         assert!(matches!(e, CaptureError::Empty { .. }));
         assert!(e.to_string().contains("empty.pcap"));
-        let e = CaptureReader::from_reader("x.pcap", io::Cursor::new(b"GET / HTTP/1.1\r\n".to_vec())).unwrap_err();
+        let e =
+            CaptureReader::from_reader("x.pcap", io::Cursor::new(b"GET / HTTP/1.1\r\n".to_vec()))
+                .unwrap_err();
         assert!(e.to_string().contains("47 45 54 20"), "{e}");
-        let e = CaptureReader::from_reader("x.pcap", io::Cursor::new(vec![0xd4, 0xc3])).unwrap_err();
+        let e =
+            CaptureReader::from_reader("x.pcap", io::Cursor::new(vec![0xd4, 0xc3])).unwrap_err();
         assert!(e.to_string().contains("d4 c3"), "{e}");
-        let e = CaptureReader::from_reader("x.pcap", io::Cursor::new(vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0])).unwrap_err();
+        let e = CaptureReader::from_reader(
+            "x.pcap",
+            io::Cursor::new(vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0]),
+        )
+        .unwrap_err();
         assert!(matches!(e, CaptureError::Header { .. }), "{e}");
         assert!(!e.to_string().contains('\n'));
         // A header-only pcap and an SHB-only pcapng are valid and empty.

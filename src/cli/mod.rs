@@ -23,6 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Describe captures (like capinfos) and show where every packet record went.
     Inspect(inspect::InspectArgs),
+    /// Panic on purpose, to test the internal-error path (exit 70).
+    #[command(hide = true, name = "debug-panic")]
+    DebugPanic,
 }
 
 /// An error with its exit code, printed once by [`main`].
@@ -94,5 +97,6 @@ pub fn main() -> i32 {
 pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::DebugPanic => panic!("debug-panic requested"),
     }
 }

@@ -43,7 +43,14 @@ pub fn manifest_captures(dir: &std::path::Path) -> Vec<Entry> {
         }
         let local = e["local"].as_str().unwrap();
         let rel = local.strip_prefix("datasets/").unwrap().to_string();
-        let pkts: u64 = e["pkts"].as_str().unwrap().split_whitespace().next().unwrap().parse().unwrap();
+        let pkts: u64 = e["pkts"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         out.push(Entry {
             path: dir.join(&rel),
             rel,
@@ -69,6 +76,8 @@ pub struct Expect {
     pub window: u16,
     pub ttl: u8,
     pub vlan: Option<u16>,
+    /// Bytes before the IP header.
+    pub l3_offset: u16,
     pub payload_len: u32,
     pub transport_header_len: u16,
 }
@@ -95,14 +104,30 @@ pub fn build_frame(
             let ip = $ip;
             if tcp {
                 let mut b = ip.tcp(ports.0, ports.1, seq_ack_win.0, seq_ack_win.2);
-                if flags & 0x01 != 0 { b = b.fin(); }
-                if flags & 0x02 != 0 { b = b.syn(); }
-                if flags & 0x04 != 0 { b = b.rst(); }
-                if flags & 0x08 != 0 { b = b.psh(); }
-                if flags & 0x10 != 0 { b = b.ack(seq_ack_win.1); }
-                if flags & 0x20 != 0 { b = b.urg(0); }
-                if flags & 0x40 != 0 { b = b.ece(); }
-                if flags & 0x80 != 0 { b = b.cwr(); }
+                if flags & 0x01 != 0 {
+                    b = b.fin();
+                }
+                if flags & 0x02 != 0 {
+                    b = b.syn();
+                }
+                if flags & 0x04 != 0 {
+                    b = b.rst();
+                }
+                if flags & 0x08 != 0 {
+                    b = b.psh();
+                }
+                if flags & 0x10 != 0 {
+                    b = b.ack(seq_ack_win.1);
+                }
+                if flags & 0x20 != 0 {
+                    b = b.urg(0);
+                }
+                if flags & 0x40 != 0 {
+                    b = b.ece();
+                }
+                if flags & 0x80 != 0 {
+                    b = b.cwr();
+                }
                 b.write(&mut v, payload).unwrap();
             } else {
                 ip.udp(ports.0, ports.1).write(&mut v, payload).unwrap();
@@ -124,7 +149,9 @@ pub fn build_frame(
     match vlans {
         [] => with_ip!(eth),
         [a] => with_ip!(eth.single_vlan(VlanId::try_new(*a).unwrap())),
-        [a, b, ..] => with_ip!(eth.double_vlan(VlanId::try_new(*a).unwrap(), VlanId::try_new(*b).unwrap())),
+        [a, b, ..] => {
+            with_ip!(eth.double_vlan(VlanId::try_new(*a).unwrap(), VlanId::try_new(*b).unwrap()))
+        }
     }
     let to_ip = |b: [u8; 16]| -> std::net::IpAddr {
         if ipv6 {
@@ -142,10 +169,15 @@ pub fn build_frame(
         dst_port: ports.1,
         flags: if tcp { flags } else { 0 },
         seq: if tcp { seq_ack_win.0 } else { 0 },
-        ack: if tcp && flags & 0x10 != 0 { seq_ack_win.1 } else { 0 },
+        ack: if tcp && flags & 0x10 != 0 {
+            seq_ack_win.1
+        } else {
+            0
+        },
         window: if tcp { seq_ack_win.2 } else { 0 },
         ttl,
         vlan: vlans.first().copied(),
+        l3_offset: 14 + 4 * vlans.len().min(2) as u16,
         payload_len: payload.len() as u32,
         transport_header_len: if tcp { 20 } else { 8 },
     };
