@@ -18,25 +18,12 @@ use super::packet::{FragmentInfo, PacketRepr, TcpFlags, ip_proto};
 use super::stats::{Drop, Layer};
 use etherparse::LenSource;
 use etherparse::err;
-use etherparse::err::packet::SliceError;
 use etherparse::{
-    Ethernet2HeaderSlice, Icmpv4Slice, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket,
-    LinuxSllHeaderSlice, SingleVlanHeaderSlice, TcpHeaderSlice, TransportSlice, UdpHeaderSlice,
+    Ethernet2HeaderSlice, Icmpv4Slice, Icmpv6Slice, Ipv6ExtensionSlice, LaxIpPayloadSlice,
+    LaxIpv4Slice, LaxIpv6Slice, LinuxSllHeaderSlice, SingleVlanHeaderSlice, TcpHeaderSlice,
+    UdpHeaderSlice,
 };
 use std::net::IpAddr;
-
-/// Copy the TCP fields of a `TcpSlice` or `TcpHeaderSlice` (same accessors).
-macro_rules! fill_tcp {
-    ($repr:expr, $t:expr) => {{
-        let t = $t;
-        $repr.src_port = t.source_port();
-        $repr.dst_port = t.destination_port();
-        $repr.tcp_seq = t.sequence_number();
-        $repr.tcp_ack = t.acknowledgment_number();
-        $repr.tcp_window = t.window_size();
-        $repr.tcp_flags = TcpFlags(t.slice().get(13).copied().unwrap_or(0));
-    }};
-}
 
 /// Facts about one capture record, besides its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,45 +287,14 @@ fn ip_layer(hint: IpHint) -> Layer {
     }
 }
 
-fn map_layer(l: err::Layer) -> Layer {
-    use err::Layer as E;
-    match l {
-        E::Ipv4Header | E::Ipv4Packet => Layer::Ipv4,
-        E::Ipv6Header | E::Ipv6Packet => Layer::Ipv6,
-        E::Ipv6ExtHeader
-        | E::Ipv6HopByHopHeader
-        | E::Ipv6DestOptionsHeader
-        | E::Ipv6RouteHeader
-        | E::Ipv6FragHeader
-        | E::IpAuthHeader => Layer::Ipv6Ext,
-        E::TcpHeader => Layer::Tcp,
-        E::UdpHeader | E::UdpPayload => Layer::Udp,
-        E::Icmpv4 | E::Icmpv4Timestamp | E::Icmpv4TimestampReply => Layer::Icmp,
-        E::Icmpv6 => Layer::Icmpv6,
-        E::Igmp => Layer::Igmp,
-        _ => Layer::Ip,
-    }
-}
-
-fn stop_error(ctx: Ctx, e: &SliceError, layer: err::Layer) -> Drop {
-    match e {
-        SliceError::Len(l) => ctx.short(map_layer(l.layer), l.len_source),
-        SliceError::Tcp(_) => Drop::Malformed(Layer::Tcp, "data offset below 5"),
-        SliceError::Ipv6Exts(err::ipv6_exts::HeaderError::HopByHopNotAtStart) => {
-            Drop::Malformed(Layer::Ipv6Ext, "hop-by-hop header not first")
-        }
-        SliceError::Ipv6Exts(_) => Drop::Malformed(Layer::Ipv6Ext, "invalid authentication header"),
-        SliceError::Ipv4Exts(_) => Drop::Malformed(Layer::Ipv4, "invalid authentication header"),
-        _ => Drop::Malformed(map_layer(layer), "invalid header"),
-    }
-}
-
+/// Decode the IP header (IPv4 or IPv6 by the version nibble), then the transport.
 fn ip(ctx: Ctx, meta: &RecordMeta, l3: L3<'_>) -> Result<PacketRepr, Drop> {
     let bytes = l3.ip;
     let Some(first) = bytes.first() else {
         return Err(ctx.short(ip_layer(l3.hint), LenSource::Slice));
     };
-    match (l3.hint, first >> 4) {
+    let version = first >> 4;
+    match (l3.hint, version) {
         (IpHint::V4, v) if v != 4 => {
             return Err(Drop::Malformed(Layer::Ipv4, "version field is not 4"));
         }
@@ -353,84 +309,77 @@ fn ip(ctx: Ctx, meta: &RecordMeta, l3: L3<'_>) -> Result<PacketRepr, Drop> {
         }
         _ => {}
     }
-    let pkt = LaxSlicedPacket::from_ip(bytes).map_err(|e| match e {
-        err::ip::LaxHeaderSliceError::Len(l) => ctx.short(map_layer(l.layer), l.len_source),
-        err::ip::LaxHeaderSliceError::Content(err::ip::HeaderError::UnsupportedIpVersion {
-            ..
-        }) => Drop::Malformed(Layer::Ip, "version field is neither 4 nor 6"),
-        err::ip::LaxHeaderSliceError::Content(_) => {
-            Drop::Malformed(Layer::Ipv4, "header length (IHL) below 5")
+    let (ip_version, src, dst, ttl, ip_header_len, l4_len, fragment, payload) = if version == 4 {
+        let (v4, auth_err) = LaxIpv4Slice::from_slice(bytes).map_err(|e| match e {
+            err::ipv4::HeaderSliceError::Len(l) => ctx.short(Layer::Ipv4, l.len_source),
+            err::ipv4::HeaderSliceError::Content(_) => {
+                Drop::Malformed(Layer::Ipv4, "header length (IHL) below 5")
+            }
+        })?;
+        let h = v4.header();
+        let offset = u32::from(h.fragments_offset().value()) * 8;
+        if offset > 0 {
+            return Err(Drop::NonFirstFragment);
         }
-    })?;
-
-    let (ip_version, src, dst, ttl, ip_header_len, l4_len, fragment, payload) = match &pkt.net {
-        Some(LaxNetSlice::Ipv4(v4)) => {
-            let h = v4.header();
-            let ihl = usize::from(h.ihl()) * 4;
-            let auth = v4.extensions().auth.map_or(0, |a| a.slice().len());
-            let payload = v4.payload();
-            let total = usize::from(h.total_len());
-            let l4_len = if total == 0 {
-                // TSO / Linux BIG TCP: total length 0, the frame gives the length.
-                payload.payload.len()
-            } else if total < ihl + auth {
+        match auth_err {
+            Some(err::ip_auth::HeaderSliceError::Len(l)) => {
+                return Err(ctx.short(Layer::Ipv4, l.len_source));
+            }
+            Some(err::ip_auth::HeaderSliceError::Content(_)) => {
                 return Err(Drop::Malformed(
                     Layer::Ipv4,
-                    "total length shorter than the header",
-                ));
-            } else {
-                total - ihl - auth
-            };
-            if payload.incomplete && !ctx.snap_cut {
-                return Err(Drop::Malformed(
-                    Layer::Ipv4,
-                    "total length exceeds the frame",
+                    "invalid authentication header",
                 ));
             }
-            let offset = u32::from(h.fragments_offset().value()) * 8;
-            if offset > 0 {
-                return Err(Drop::NonFirstFragment);
-            }
-            let fragment = h.more_fragments().then_some(FragmentInfo {
-                id: u32::from(h.identification()),
-                offset,
-                more: true,
-            });
-            (
-                4u8,
-                IpAddr::V4(h.source_addr()),
-                IpAddr::V4(h.destination_addr()),
-                h.ttl(),
-                ihl + auth,
-                l4_len,
-                fragment,
-                payload,
-            )
+            None => {}
         }
-        Some(LaxNetSlice::Ipv6(v6)) => {
-            let h = v6.header();
-            let exts = v6.extensions();
-            let ext_len = exts.slice().len();
-            let payload = v6.payload();
-            let declared = usize::from(h.payload_length());
-            let l4_len = if declared == 0 {
-                // Jumbogram or TSO: the frame gives the length.
-                payload.payload.len()
-            } else if declared < ext_len {
-                return Err(Drop::Malformed(
-                    Layer::Ipv6,
-                    "payload length shorter than its extension headers",
-                ));
-            } else {
-                declared - ext_len
-            };
-            if payload.incomplete && !ctx.snap_cut {
-                return Err(Drop::Malformed(
-                    Layer::Ipv6,
-                    "payload length exceeds the frame",
-                ));
+        let ihl = usize::from(h.ihl()) * 4;
+        let auth = v4.extensions().auth.map_or(0, |a| a.slice().len());
+        let payload = v4.payload().clone();
+        let total = usize::from(h.total_len());
+        let l4_len = if total == 0 {
+            // TSO / Linux BIG TCP: total length 0, the frame gives the length.
+            payload.payload.len()
+        } else if total < ihl + auth {
+            return Err(Drop::Malformed(
+                Layer::Ipv4,
+                "total length shorter than the header",
+            ));
+        } else {
+            total - ihl - auth
+        };
+        if payload.incomplete && !ctx.snap_cut {
+            return Err(Drop::Malformed(
+                Layer::Ipv4,
+                "total length exceeds the frame",
+            ));
+        }
+        let fragment = h.more_fragments().then_some(FragmentInfo {
+            id: u32::from(h.identification()),
+            offset,
+            more: true,
+        });
+        (
+            4u8,
+            IpAddr::V4(h.source_addr()),
+            IpAddr::V4(h.destination_addr()),
+            h.ttl(),
+            ihl + auth,
+            l4_len,
+            fragment,
+            payload,
+        )
+    } else {
+        let (v6, ext_err) = LaxIpv6Slice::from_slice(bytes).map_err(|e| match e {
+            err::ipv6::HeaderSliceError::Len(l) => ctx.short(Layer::Ipv6, l.len_source),
+            err::ipv6::HeaderSliceError::Content(_) => {
+                Drop::Malformed(Layer::Ipv6, "version field is not 6")
             }
-            let mut fragment = None;
+        })?;
+        let h = v6.header();
+        let exts = v6.extensions();
+        let mut fragment = None;
+        if !exts.is_empty() {
             for ext in exts.clone() {
                 if let Ipv6ExtensionSlice::Fragment(f) = ext {
                     let offset = u32::from(f.fragment_offset().value()) * 8;
@@ -446,23 +395,61 @@ fn ip(ctx: Ctx, meta: &RecordMeta, l3: L3<'_>) -> Result<PacketRepr, Drop> {
                     }
                 }
             }
-            (
-                6u8,
-                IpAddr::V6(h.source_addr()),
-                IpAddr::V6(h.destination_addr()),
-                h.hop_limit(),
-                40 + ext_len,
-                l4_len,
-                fragment,
-                payload,
-            )
         }
-        // from_ip never yields ARP or no network layer.
-        _ => return Err(Drop::Malformed(Layer::Ip, "not an IP packet")),
+        match ext_err {
+            Some((err::ipv6_exts::HeaderSliceError::Len(l), _)) => {
+                return Err(ctx.short(Layer::Ipv6Ext, l.len_source));
+            }
+            Some((
+                err::ipv6_exts::HeaderSliceError::Content(
+                    err::ipv6_exts::HeaderError::HopByHopNotAtStart,
+                ),
+                _,
+            )) => {
+                return Err(Drop::Malformed(
+                    Layer::Ipv6Ext,
+                    "hop-by-hop header not first",
+                ));
+            }
+            Some((err::ipv6_exts::HeaderSliceError::Content(_), _)) => {
+                return Err(Drop::Malformed(
+                    Layer::Ipv6Ext,
+                    "invalid authentication header",
+                ));
+            }
+            None => {}
+        }
+        let ext_len = exts.slice().len();
+        let payload = v6.payload().clone();
+        let declared = usize::from(h.payload_length());
+        let l4_len = if declared == 0 {
+            // Jumbogram or TSO: the frame gives the length.
+            payload.payload.len()
+        } else if declared < ext_len {
+            return Err(Drop::Malformed(
+                Layer::Ipv6,
+                "payload length shorter than its extension headers",
+            ));
+        } else {
+            declared - ext_len
+        };
+        if payload.incomplete && !ctx.snap_cut {
+            return Err(Drop::Malformed(
+                Layer::Ipv6,
+                "payload length exceeds the frame",
+            ));
+        }
+        (
+            6u8,
+            IpAddr::V6(h.source_addr()),
+            IpAddr::V6(h.destination_addr()),
+            h.hop_limit(),
+            40 + ext_len,
+            l4_len,
+            fragment,
+            payload,
+        )
     };
-    if let Some((e, layer)) = &pkt.stop_err {
-        return Err(stop_error(ctx, e, *layer));
-    }
 
     let mut repr = PacketRepr {
         ts_ns: meta.ts_ns,
@@ -492,31 +479,7 @@ fn ip(ctx: Ctx, meta: &RecordMeta, l3: L3<'_>) -> Result<PacketRepr, Drop> {
         icmp_code: 0,
         fragment,
     };
-
-    let thl = match &pkt.transport {
-        Some(TransportSlice::Tcp(t)) => {
-            fill_tcp!(repr, t);
-            t.header_len()
-        }
-        Some(TransportSlice::Udp(u)) => {
-            repr.src_port = u.source_port();
-            repr.dst_port = u.destination_port();
-            8
-        }
-        Some(TransportSlice::Icmpv4(i)) => {
-            repr.icmp_type = i.type_u8();
-            repr.icmp_code = i.code_u8();
-            i.header_len()
-        }
-        Some(TransportSlice::Icmpv6(i)) => {
-            repr.icmp_type = i.type_u8();
-            repr.icmp_code = i.code_u8();
-            i.header_len()
-        }
-        Some(TransportSlice::Igmp(g)) => g.header_len(),
-        None if fragment.is_some() => first_fragment_transport(&mut repr, payload.payload)?,
-        None => 0,
-    };
+    let thl = transport(ctx, &mut repr, &payload)?;
     repr.transport_header_len = u16::try_from(thl).unwrap_or(u16::MAX);
     repr.payload_len = u32::try_from(l4_len.saturating_sub(thl)).unwrap_or(u32::MAX);
     let before_payload = l3.offset + ip_header_len + thl;
@@ -525,40 +488,45 @@ fn ip(ctx: Ctx, meta: &RecordMeta, l3: L3<'_>) -> Result<PacketRepr, Drop> {
     Ok(repr)
 }
 
-/// The lax slicer does not slice the transport of a fragmented datagram; the
-/// first fragment still carries the transport header, so read it here.
-fn first_fragment_transport(repr: &mut PacketRepr, payload: &[u8]) -> Result<usize, Drop> {
+/// Read the transport header (also of a first fragment, which carries it);
+/// returns its length, 0 for protocols we do not decode.
+fn transport(
+    ctx: Ctx,
+    repr: &mut PacketRepr,
+    payload: &LaxIpPayloadSlice<'_>,
+) -> Result<usize, Drop> {
+    let src = payload.len_source;
+    let data = payload.payload;
     match repr.protocol {
         ip_proto::TCP => {
-            let t = TcpHeaderSlice::from_slice(payload).map_err(|_| {
-                Drop::Malformed(Layer::Tcp, "first fragment shorter than the TCP header")
+            let t = TcpHeaderSlice::from_slice(data).map_err(|e| match e {
+                err::tcp::HeaderSliceError::Len(_) => ctx.short(Layer::Tcp, src),
+                err::tcp::HeaderSliceError::Content(_) => {
+                    Drop::Malformed(Layer::Tcp, "data offset below 5")
+                }
             })?;
-            fill_tcp!(repr, &t);
+            repr.src_port = t.source_port();
+            repr.dst_port = t.destination_port();
+            repr.tcp_seq = t.sequence_number();
+            repr.tcp_ack = t.acknowledgment_number();
+            repr.tcp_window = t.window_size();
+            repr.tcp_flags = TcpFlags(t.slice().get(13).copied().unwrap_or(0));
             Ok(t.slice().len())
         }
         ip_proto::UDP => {
-            let u = UdpHeaderSlice::from_slice(payload).map_err(|_| {
-                Drop::Malformed(Layer::Udp, "first fragment shorter than the UDP header")
-            })?;
+            let u = UdpHeaderSlice::from_slice(data).map_err(|_| ctx.short(Layer::Udp, src))?;
             repr.src_port = u.source_port();
             repr.dst_port = u.destination_port();
-            Ok(8)
+            Ok(u.slice().len())
         }
         ip_proto::ICMP => {
-            let i = Icmpv4Slice::from_slice(payload).map_err(|_| {
-                Drop::Malformed(Layer::Icmp, "first fragment shorter than the ICMP header")
-            })?;
+            let i = Icmpv4Slice::from_slice(data).map_err(|_| ctx.short(Layer::Icmp, src))?;
             repr.icmp_type = i.type_u8();
             repr.icmp_code = i.code_u8();
             Ok(i.header_len())
         }
         ip_proto::ICMPV6 => {
-            let i = etherparse::Icmpv6Slice::from_slice(payload).map_err(|_| {
-                Drop::Malformed(
-                    Layer::Icmpv6,
-                    "first fragment shorter than the ICMPv6 header",
-                )
-            })?;
+            let i = Icmpv6Slice::from_slice(data).map_err(|_| ctx.short(Layer::Icmpv6, src))?;
             repr.icmp_type = i.type_u8();
             repr.icmp_code = i.code_u8();
             Ok(i.header_len())

@@ -113,6 +113,8 @@ pub struct CaptureReader {
     name: String,
     inner: Box<dyn PcapReaderIterator + Send>,
     kind: Kind,
+    /// Largest record accepted (from the snap length).
+    max_record: usize,
     compressed: bool,
     io_error: Arc<Mutex<Option<io::Error>>>,
     /// Bytes of the record returned last, consumed at the next call.
@@ -309,12 +311,13 @@ impl CaptureReader {
                 Ok(_) => return Err(header_err("no file header".into())),
                 Err(e) => return Err(header_err(pcap_err(&e))),
             };
-            r.consume(len);
+            r.consume_noshift(len);
             (Box::new(r), kind)
         };
         Ok(CaptureReader {
             name: name.to_string(),
             inner,
+            max_record: CaptureReader::max_record_for(&kind),
             kind,
             compressed,
             io_error: error,
@@ -419,8 +422,8 @@ impl CaptureReader {
         }
     }
 
-    fn max_record(&self) -> usize {
-        match &self.kind {
+    fn max_record_for(kind: &Kind) -> usize {
+        match kind {
             Kind::Legacy { snaplen, .. } => {
                 (*snaplen as usize).clamp(STANDARD_MAX_RECORD, MAX_RECORD_LEN)
             }
@@ -432,17 +435,16 @@ impl CaptureReader {
     /// [`CaptureReader::truncation`] then).
     pub fn next_record(&mut self) -> Result<Option<Record<'_>>, CaptureError> {
         if self.pending > 0 {
-            self.inner.consume(self.pending);
+            self.inner.consume_noshift(self.pending);
             self.pending = 0;
         }
         if self.done {
             return Ok(None);
         }
-        let max_record = self.max_record();
+        let max_record = self.max_record;
         let mut stalls = 0u32;
         let (meta, start, len) = loop {
             let offset = self.inner.consumed() as u64;
-            let before = self.inner.data().len();
             match self.inner.next() {
                 Ok((block_len, block)) => {
                     stalls = 0;
@@ -490,7 +492,7 @@ impl CaptureReader {
                             Block::SectionHeader(shb) => {
                                 *big_endian = shb.big_endian();
                                 interfaces.clear();
-                                self.inner.consume(block_len);
+                                self.inner.consume_noshift(block_len);
                             }
                             Block::InterfaceDescription(idb) => {
                                 interfaces.push(Interface {
@@ -502,7 +504,7 @@ impl CaptureReader {
                                         .unwrap_or(1_000_000),
                                     offset_s: idb.ts_offset(),
                                 });
-                                self.inner.consume(block_len);
+                                self.inner.consume_noshift(block_len);
                             }
                             Block::EnhancedPacket(epb) => {
                                 let iface = interfaces.get(epb.if_id as usize).copied();
@@ -582,7 +584,7 @@ impl CaptureReader {
                                 self.pending = block_len;
                                 break (meta, 28, cap);
                             }
-                            _ => self.inner.consume(block_len),
+                            _ => self.inner.consume_noshift(block_len),
                         },
                         _ => {
                             self.done = true;
@@ -596,6 +598,7 @@ impl CaptureReader {
                     return Ok(None);
                 }
                 Err(PcapError::Incomplete(_)) => {
+                    let before = self.inner.data().len();
                     if self.inner.refill().is_err() {
                         self.done = true;
                         return Err(self.read_error(offset));
