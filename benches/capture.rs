@@ -33,8 +33,8 @@ fn frame(rng: &mut Rng, buf: &mut Vec<u8>) {
     buf.clear();
     let r = rng.next();
     let flow = (r % 100_000) as u32;
-    let v6 = flow % 5 == 0;
-    let tcp = flow % 3 != 0;
+    let v6 = flow.is_multiple_of(5);
+    let tcp = !flow.is_multiple_of(3);
     let plen = [0usize, 0, 40, 120, 512, 1400][(r >> 20) as usize % 6];
     let payload = [0x5au8; 1400];
     let eth = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
@@ -59,7 +59,7 @@ fn frame(rng: &mut Rng, buf: &mut Vec<u8>) {
         s[12..].copy_from_slice(&a);
         let d = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
         l4!(eth.ipv6(s, d, 64));
-    } else if flow % 7 == 0 {
+    } else if flow.is_multiple_of(7) {
         l4!(eth
             .single_vlan(etherparse::VlanId::try_new(42).unwrap())
             .ipv4([10, a[1], a[2], a[3]], [192, 168, 0, 1], 64));
