@@ -111,3 +111,16 @@ proptest! {
         let _ = read(b);
     }
 }
+
+/// Inputs that once crashed the fuzz target (`tests/fixtures/regressions/`).
+#[test]
+fn fuzz_regressions_read_without_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/regressions");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let _ = read(bytes);
+        n += 1;
+    }
+    assert!(n > 0, "no regression inputs in {}", dir.display());
+}

@@ -378,24 +378,10 @@ fn ip(ctx: Ctx, meta: &RecordMeta, l3: L3<'_>) -> Result<PacketRepr, Drop> {
         })?;
         let h = v6.header();
         let exts = v6.extensions();
-        let mut fragment = None;
-        if !exts.is_empty() {
-            for ext in exts.clone() {
-                if let Ipv6ExtensionSlice::Fragment(f) = ext {
-                    let offset = u32::from(f.fragment_offset().value()) * 8;
-                    if offset > 0 {
-                        return Err(Drop::NonFirstFragment);
-                    }
-                    if f.more_fragments() {
-                        fragment = Some(FragmentInfo {
-                            id: f.identification(),
-                            offset,
-                            more: true,
-                        });
-                    }
-                }
-            }
-        }
+        // Check the lax parser's error first: etherparse's extension iterator
+        // follows the next-header chain past a header that failed to parse
+        // (undefined behaviour found by our fuzz target), so only iterate a
+        // chain that parsed completely.
         match ext_err {
             Some((err::ipv6_exts::HeaderSliceError::Len(l), _)) => {
                 return Err(ctx.short(Layer::Ipv6Ext, l.len_source));
@@ -418,6 +404,24 @@ fn ip(ctx: Ctx, meta: &RecordMeta, l3: L3<'_>) -> Result<PacketRepr, Drop> {
                 ));
             }
             None => {}
+        }
+        let mut fragment = None;
+        if !exts.is_empty() {
+            for ext in exts.clone() {
+                if let Ipv6ExtensionSlice::Fragment(f) = ext {
+                    let offset = u32::from(f.fragment_offset().value()) * 8;
+                    if offset > 0 {
+                        return Err(Drop::NonFirstFragment);
+                    }
+                    if f.more_fragments() {
+                        fragment = Some(FragmentInfo {
+                            id: f.identification(),
+                            offset,
+                            more: true,
+                        });
+                    }
+                }
+            }
         }
         let ext_len = exts.slice().len();
         let payload = v6.payload().clone();
