@@ -97,30 +97,30 @@ fn stdin_and_gzip_give_the_same_counts() {
     assert_eq!(v["files"][0]["compressed"], true);
 }
 
+/// `inspect <path>` exits with `code` and says `needle` on stderr.
+fn inspect_fails(path: &std::path::Path, code: i32, needle: &'static str) {
+    bin()
+        .arg("inspect")
+        .arg(path)
+        .assert()
+        .code(code)
+        .stderr(predicates_str(needle));
+}
+
 #[test]
 fn missing_file_exits_66_and_foreign_file_exits_65_naming_its_magic() {
-    bin()
-        .args(["inspect", "/nonexistent/x.pcap"])
-        .assert()
-        .code(66)
-        .stderr(predicates_str("no such file"));
+    inspect_fails(
+        std::path::Path::new("/nonexistent/x.pcap"),
+        66,
+        "no such file",
+    );
     let dir = tempfile::tempdir().unwrap();
     let txt = dir.path().join("notes.pcap");
     std::fs::write(&txt, "hello world").unwrap();
-    bin()
-        .arg("inspect")
-        .arg(&txt)
-        .assert()
-        .code(65)
-        .stderr(predicates_str("68 65 6c 6c"));
+    inspect_fails(&txt, 65, "68 65 6c 6c");
     let empty = dir.path().join("empty.pcap");
     std::fs::write(&empty, "").unwrap();
-    bin()
-        .arg("inspect")
-        .arg(&empty)
-        .assert()
-        .code(65)
-        .stderr(predicates_str("empty file"));
+    inspect_fails(&empty, 65, "empty file");
 }
 
 #[test]
