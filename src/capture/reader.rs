@@ -592,6 +592,29 @@ impl CaptureReader {
         let mut stalls = 0u32;
         let (meta, start, len) = loop {
             let offset = inner.consumed() as u64;
+            // pcap-parser computes `block_len - 12` unchecked for some block
+            // types (an overflow panic in debug builds, found by fuzzing):
+            // refuse a block length below the 12-byte minimum first.
+            if let Kind::Ng { big_endian, .. } = &self.kind
+                && let Some(b) = inner.data().get(0..8)
+                && b[0..4] != [0x0a, 0x0d, 0x0d, 0x0a]
+            {
+                let w = [b[4], b[5], b[6], b[7]];
+                let len = if *big_endian {
+                    u32::from_be_bytes(w)
+                } else {
+                    u32::from_le_bytes(w)
+                };
+                if len < 12 {
+                    self.done = true;
+                    return Err(corrupt(
+                        &self.name,
+                        self.records,
+                        offset,
+                        format!("block length {len} is below the 12-byte minimum"),
+                    ));
+                }
+            }
             match inner.next() {
                 Ok((block_len, block)) => {
                     stalls = 0;
