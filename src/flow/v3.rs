@@ -536,3 +536,478 @@ impl V3Table {
         self.by_start.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Hand-built packet sequences for behaviours the reference pcap does not
+    //! exercise. Expected values follow from the spec's definitions (§2.1,
+    //! §3), worked out by hand in the comments.
+
+    use super::*;
+    use crate::capture::{PacketRepr, TcpFlags};
+    use crate::flow::{Profile, Value, extract_all};
+    use std::net::IpAddr;
+
+    const A: &str = "10.0.0.1";
+    const B: &str = "10.0.0.2";
+    const SYN: u8 = TcpFlags::SYN;
+    const ACK: u8 = TcpFlags::ACK;
+    const FIN_ACK: u8 = TcpFlags::FIN | TcpFlags::ACK;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// A decoded Ethernet/IPv4 packet; TCP header 20 bytes, UDP 8.
+    fn pkt(ts_us: i64, src: (&str, u16), dst: (&str, u16), proto: u8, payload: u32) -> PacketRepr {
+        PacketRepr {
+            ts_ns: ts_us * 1000,
+            index: 0,
+            interface: 0,
+            cap_len: 0,
+            wire_len: 0,
+            link_type: 1,
+            vlan: None,
+            l3_offset: 14,
+            ip_version: 4,
+            src: ip(src.0),
+            dst: ip(dst.0),
+            protocol: proto,
+            ttl: 64,
+            ip_header_len: 20,
+            transport_header_len: if proto == 6 { 20 } else { 8 },
+            payload_len: payload,
+            frame_payload_len: payload,
+            src_port: src.1,
+            dst_port: dst.1,
+            tcp_flags: TcpFlags(0),
+            tcp_window: 0,
+            tcp_seq: 0,
+            tcp_ack: 0,
+            icmp_type: 0,
+            icmp_code: 0,
+            fragment: None,
+        }
+    }
+
+    fn tcp(ts_us: i64, fwd: bool, flags: u8, payload: u32, window: u16) -> PacketRepr {
+        let (s, d) = if fwd {
+            ((A, 40000), (B, 80))
+        } else {
+            ((B, 80), (A, 40000))
+        };
+        let mut p = pkt(ts_us, s, d, 6, payload);
+        p.tcp_flags = TcpFlags(flags);
+        p.tcp_window = window;
+        p
+    }
+
+    fn run(profile: Profile, pkts: &[PacketRepr]) -> (Vec<FlowRecord>, FlowStats) {
+        let tz = TzOffset::UTC;
+        let (rows, stats) = extract_all(profile, tz, pkts).unwrap();
+        assert!(stats.is_balanced(), "{stats:?}");
+        assert_eq!(stats.packets, pkts.len() as u64);
+        (rows, stats)
+    }
+
+    fn cell<'a>(profile: Profile, r: &'a FlowRecord, name: &str) -> &'a Value {
+        let i = profile
+            .columns()
+            .iter()
+            .position(|c| *c == name)
+            .unwrap_or_else(|| panic!("no column {name}"));
+        &r.values[i]
+    }
+
+    fn f(profile: Profile, r: &FlowRecord, name: &str) -> f64 {
+        match cell(profile, r, name) {
+            Value::Float(x) => *x,
+            v => panic!("{name} is {v:?}, expected a double"),
+        }
+    }
+
+    fn i(profile: Profile, r: &FlowRecord, name: &str) -> i64 {
+        match cell(profile, r, name) {
+            Value::Int(x) => *x,
+            v => panic!("{name} is {v:?}, expected an integer"),
+        }
+    }
+
+    fn text<'a>(profile: Profile, r: &'a FlowRecord, name: &str) -> &'a str {
+        match cell(profile, r, name) {
+            Value::Text(x) => x,
+            v => panic!("{name} is {v:?}, expected text"),
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    const P: Profile = Profile::Cic2018;
+
+    #[test]
+    fn udp_flow_features() {
+        // A->B 100 B at 0, B->A 50 B at 1000 µs, A->B 10 B at 3000 µs; no FIN,
+        // so the flow is written at EOF.
+        let pkts = [
+            pkt(0, (A, 5000), (B, 53), 17, 100),
+            pkt(1000, (B, 53), (A, 5000), 17, 50),
+            pkt(3000, (A, 5000), (B, 53), 17, 10),
+        ];
+        let (rows, stats) = run(P, &pkts);
+        assert_eq!((rows.len(), stats.closed_at_eof), (1, 1));
+        let r = &rows[0];
+        assert_eq!(text(P, r, "Flow ID"), "10.0.0.1-10.0.0.2-5000-53-17");
+        assert_eq!(text(P, r, "Src IP"), A);
+        assert_eq!(i(P, r, "Protocol"), 17);
+        assert_eq!(i(P, r, "Flow Duration"), 3000);
+        assert_eq!((i(P, r, "Tot Fwd Pkts"), i(P, r, "Tot Bwd Pkts")), (2, 1));
+        assert_eq!(f(P, r, "TotLen Fwd Pkts"), 110.0);
+        assert_eq!(f(P, r, "TotLen Bwd Pkts"), 50.0);
+        assert_eq!(f(P, r, "Fwd Pkt Len Max"), 100.0);
+        assert_eq!(f(P, r, "Fwd Pkt Len Min"), 10.0);
+        assert_eq!(f(P, r, "Fwd Pkt Len Mean"), 55.0);
+        // sample std of {100, 10}: sqrt(2 * 45^2 / 1)
+        assert!(close(
+            f(P, r, "Fwd Pkt Len Std"),
+            (2.0f64 * 45.0 * 45.0).sqrt()
+        ));
+        assert_eq!(f(P, r, "Bwd Pkt Len Std"), 0.0);
+        // 160 bytes and 3 packets in 3 ms.
+        assert!(close(f(P, r, "Flow Byts/s"), 160.0 / 0.003));
+        assert!(close(f(P, r, "Flow Pkts/s"), 1000.0));
+        // Flow IATs {1000, 2000}.
+        assert_eq!(f(P, r, "Flow IAT Mean"), 1500.0);
+        assert!(close(
+            f(P, r, "Flow IAT Std"),
+            (2.0f64 * 500.0 * 500.0).sqrt()
+        ));
+        assert_eq!(
+            (f(P, r, "Flow IAT Max"), f(P, r, "Flow IAT Min")),
+            (2000.0, 1000.0)
+        );
+        // One forward gap of 3000; a single backward packet has no gap -> 0.
+        assert_eq!(f(P, r, "Fwd IAT Tot"), 3000.0);
+        assert_eq!(f(P, r, "Fwd IAT Std"), 0.0);
+        assert_eq!(cell(P, r, "Bwd IAT Tot"), &Value::Int(0));
+        assert_eq!(
+            (i(P, r, "Fwd Header Len"), i(P, r, "Bwd Header Len")),
+            (16, 8)
+        );
+        // Fwd/Bwd packets per second over 3 ms.
+        assert!(close(f(P, r, "Fwd Pkts/s"), 2.0 / 0.003));
+        // All-packet lengths {100 (twice: first packet), 50, 10}: mean 65,
+        // variance (35² + 35² + 15² + 55²) / 3 = 1900.
+        assert_eq!(f(P, r, "Pkt Len Min"), 10.0);
+        assert_eq!(f(P, r, "Pkt Len Mean"), 65.0);
+        assert!(close(f(P, r, "Pkt Len Var"), 1900.0));
+        // Down/Up = 1 / 2 in integer division.
+        assert_eq!(f(P, r, "Down/Up Ratio"), 0.0);
+        // (260 incl. the doubled first payload) / 3 packets.
+        assert!(close(f(P, r, "Pkt Size Avg"), 260.0 / 3.0));
+        assert_eq!(f(P, r, "Fwd Seg Size Avg"), 55.0);
+        // No TCP: windows -1; act_data skips the first packet.
+        assert_eq!(i(P, r, "Init Fwd Win Byts"), -1);
+        assert_eq!(i(P, r, "Init Bwd Win Byts"), -1);
+        assert_eq!(i(P, r, "Fwd Act Data Pkts"), 1);
+        assert_eq!(i(P, r, "Fwd Seg Size Min"), 8);
+        assert_eq!(i(P, r, "Subflow Fwd Byts"), 110);
+        for flag in [
+            "FIN Flag Cnt",
+            "SYN Flag Cnt",
+            "ACK Flag Cnt",
+            "Fwd PSH Flags",
+        ] {
+            assert_eq!(i(P, r, flag), 0);
+        }
+        assert_eq!(cell(P, r, "Active Mean"), &Value::Int(0));
+    }
+
+    #[test]
+    fn max_age_splits_and_continuation_inherits_orientation() {
+        // Start at 0; a packet exactly 120 s later still joins; one 120 s + 1 µs
+        // after the start closes the flow and starts a new one that keeps
+        // Src = A although its first packet comes from B (counted forward).
+        let t = FLOW_TIMEOUT_US;
+        let pkts = [
+            tcp(0, true, SYN, 0, 100),
+            tcp(10, false, SYN | ACK, 0, 200),
+            tcp(t, true, ACK, 0, 300),
+            tcp(t + 1, false, ACK, 7, 400),
+            tcp(t + 2, true, ACK, 0, 500),
+        ];
+        let (rows, stats) = run(P, &pkts);
+        assert_eq!(rows.len(), 2);
+        assert_eq!((stats.closed_by_timeout, stats.closed_at_eof), (1, 1));
+        let (old, new) = (&rows[0], &rows[1]);
+        assert_eq!(i(P, old, "Flow Duration"), t);
+        assert_eq!(
+            (i(P, old, "Tot Fwd Pkts"), i(P, old, "Tot Bwd Pkts")),
+            (2, 1)
+        );
+        assert_eq!(new.start_us, t + 1);
+        assert_eq!(text(P, new, "Src IP"), A);
+        assert_eq!(i(P, new, "Src Port"), 40000);
+        assert_eq!(
+            (i(P, new, "Tot Fwd Pkts"), i(P, new, "Tot Bwd Pkts")),
+            (2, 0)
+        );
+        assert_eq!(f(P, new, "TotLen Fwd Pkts"), 7.0);
+        // The forward init window is that of B's packet.
+        assert_eq!(i(P, new, "Init Fwd Win Byts"), 400);
+        assert_eq!(i(P, new, "Init Bwd Win Byts"), -1);
+        assert_eq!(i(P, new, "Flow Duration"), 1);
+    }
+
+    #[test]
+    fn single_packet_remnants_are_counted_not_written() {
+        let t = FLOW_TIMEOUT_US;
+        let pkts = [
+            tcp(0, true, SYN, 0, 1),
+            tcp(t + 1, true, ACK, 0, 1),
+            tcp(2 * t + 2, true, ACK, 0, 1),
+        ];
+        let (rows, stats) = run(P, &pkts);
+        assert!(rows.is_empty());
+        assert_eq!(stats.single_packet_flows_not_written, 3);
+    }
+
+    #[test]
+    fn zero_duration_flows_print_infinity_and_nan() {
+        // Two packets in the same microsecond.
+        let with_bytes = [tcp(5, true, ACK, 10, 1), tcp(5, false, ACK, 0, 1)];
+        let (rows, _) = run(P, &with_bytes);
+        let r = &rows[0];
+        assert_eq!(i(P, r, "Flow Duration"), 0);
+        assert_eq!(f(P, r, "Flow Byts/s"), f64::INFINITY);
+        assert_eq!(f(P, r, "Flow Pkts/s"), f64::INFINITY);
+        // Per-direction rates are 0 when the duration is not positive.
+        assert_eq!(f(P, r, "Fwd Pkts/s"), 0.0);
+        assert_eq!(f(P, r, "Flow IAT Mean"), 0.0);
+        let no_bytes = [tcp(5, true, ACK, 0, 1), tcp(5, false, ACK, 0, 1)];
+        let (rows, _) = run(P, &no_bytes);
+        assert!(f(P, &rows[0], "Flow Byts/s").is_nan());
+    }
+
+    #[test]
+    fn p17_counts_ethernet_padding_as_payload_p18_does_not() {
+        // Pure ACKs in 60-byte frames: 6 bytes of trailer after the TCP header.
+        let mut a = tcp(0, true, ACK, 0, 1);
+        let mut b = tcp(100, false, ACK, 0, 1);
+        a.frame_payload_len = 6;
+        b.frame_payload_len = 6;
+        let (r17, _) = run(Profile::Cic2017, &[a.clone(), b.clone()]);
+        let (r18, _) = run(Profile::Cic2018, &[a, b]);
+        let p17 = Profile::Cic2017;
+        assert_eq!(f(p17, &r17[0], "Total Length of Fwd Packets"), 6.0);
+        assert_eq!(f(p17, &r17[0], " Total Length of Bwd Packets"), 6.0);
+        assert_eq!(f(p17, &r17[0], " Max Packet Length"), 6.0);
+        assert_eq!(f(P, &r18[0], "TotLen Fwd Pkts"), 0.0);
+        assert_eq!(f(P, &r18[0], "Pkt Len Max"), 0.0);
+        // P17 also repeats Fwd Header Length at column 62.
+        assert_eq!(r17[0].values[61], Value::Int(20));
+        assert_eq!(r17[0].values.len(), 85);
+        assert_eq!(r18[0].values.len(), 84);
+    }
+
+    #[test]
+    fn out_of_order_packets_give_negative_iat_and_duration() {
+        // File order 1000, 400: duration 400 - 1000 = -600 µs.
+        let pkts = [tcp(1000, true, ACK, 10, 1), tcp(400, false, ACK, 20, 1)];
+        let (rows, _) = run(P, &pkts);
+        let r = &rows[0];
+        assert_eq!(i(P, r, "Flow Duration"), -600);
+        assert_eq!(f(P, r, "Flow IAT Min"), -600.0);
+        assert!(close(f(P, r, "Flow Byts/s"), 30.0 / -0.0006));
+        assert!(close(f(P, r, "Flow Pkts/s"), 2.0 / -0.0006));
+        assert_eq!(f(P, r, "Fwd Pkts/s"), 0.0);
+        // Duration is last-added minus first, not max minus min.
+        let pkts = [
+            tcp(1000, true, ACK, 0, 1),
+            tcp(500, false, ACK, 0, 1),
+            tcp(2000, true, ACK, 0, 1),
+        ];
+        let (rows, _) = run(P, &pkts);
+        let r = &rows[0];
+        assert_eq!(i(P, r, "Flow Duration"), 1000);
+        assert_eq!(f(P, r, "Flow IAT Mean"), 500.0);
+        assert_eq!(f(P, r, "Flow IAT Max"), 1500.0);
+    }
+
+    #[test]
+    fn first_fin_closes_and_teardown_makes_an_appendix() {
+        let pkts = [
+            tcp(0, true, SYN, 0, 1000),
+            tcp(10, false, SYN | ACK, 0, 2000),
+            tcp(20, true, TcpFlags::RST | ACK, 5, 1000), // RST: no effect
+            tcp(30, true, FIN_ACK, 0, 1000),
+            tcp(40, false, ACK, 0, 2100),
+            tcp(50, false, FIN_ACK, 0, 2200),
+            tcp(60, true, ACK, 0, 1000),
+        ];
+        let (rows, stats) = run(P, &pkts);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(stats.closed_by_fin, 2);
+        assert_eq!(stats.single_packet_flows_not_written, 1);
+        let (conn, appendix) = (&rows[0], &rows[1]);
+        assert_eq!(
+            (i(P, conn, "Tot Fwd Pkts"), i(P, conn, "Tot Bwd Pkts")),
+            (3, 1)
+        );
+        assert_eq!(i(P, conn, "Flow Duration"), 30);
+        // First packet a bare SYN: only the column labelled PSH says 1 (§3.3).
+        for (name, want) in [
+            ("FIN Flag Cnt", 0),
+            ("SYN Flag Cnt", 0),
+            ("RST Flag Cnt", 0),
+            ("PSH Flag Cnt", 1),
+            ("ACK Flag Cnt", 0),
+            ("URG Flag Cnt", 0),
+            ("CWE Flag Count", 0),
+            ("ECE Flag Cnt", 0),
+        ] {
+            assert_eq!(i(P, conn, name), want, "{name}");
+        }
+        assert_eq!(i(P, conn, "Init Fwd Win Byts"), 1000);
+        assert_eq!(i(P, conn, "Init Bwd Win Byts"), 2000);
+        // The appendix starts with B's ACK, so it is oriented from B.
+        assert_eq!(text(P, appendix, "Src IP"), B);
+        assert_eq!(text(P, appendix, "Flow ID"), text(P, conn, "Flow ID"));
+        assert_eq!(
+            (
+                i(P, appendix, "Tot Fwd Pkts"),
+                i(P, appendix, "Tot Bwd Pkts")
+            ),
+            (2, 0)
+        );
+        assert_eq!(i(P, appendix, "ACK Flag Cnt"), 1);
+        assert_eq!(i(P, appendix, "PSH Flag Cnt"), 0);
+    }
+
+    #[test]
+    fn first_packet_only_psh_urg_and_last_backward_window() {
+        let psh_urg = TcpFlags::PSH | TcpFlags::URG | ACK;
+        let pkts = [
+            tcp(0, true, ACK, 3, 10),
+            tcp(1, true, psh_urg, 4, 11),
+            tcp(2, false, psh_urg, 5, 100),
+            tcp(3, false, ACK, 0, 200),
+        ];
+        let (rows, _) = run(P, &pkts);
+        let r = &rows[0];
+        for name in [
+            "Fwd PSH Flags",
+            "Bwd PSH Flags",
+            "Fwd URG Flags",
+            "Bwd URG Flags",
+        ] {
+            assert_eq!(i(P, r, name), 0, "{name}");
+        }
+        assert_eq!(i(P, r, "Init Bwd Win Byts"), 200);
+        // Forward payload packets after the first: one (4 bytes).
+        assert_eq!(i(P, r, "Fwd Act Data Pkts"), 1);
+        // The first packet's PSH/URG are counted.
+        let first = [tcp(0, true, psh_urg, 0, 1), tcp(1, false, ACK, 0, 1)];
+        let (rows, _) = run(P, &first);
+        assert_eq!(i(P, &rows[0], "Fwd PSH Flags"), 1);
+        assert_eq!(i(P, &rows[0], "Fwd URG Flags"), 1);
+        assert_eq!(i(P, &rows[0], "Bwd PSH Flags"), 0);
+        // Its URG lands in "CWE Flag Count", its PSH in "SYN Flag Cnt".
+        assert_eq!(i(P, &rows[0], "CWE Flag Count"), 1);
+        assert_eq!(i(P, &rows[0], "SYN Flag Cnt"), 1);
+    }
+
+    #[test]
+    fn active_and_idle_periods() {
+        // 0, 1 s, then 6 s of silence (> 5 s), 7 s, 8 s: Active 1 s, Idle 6 s.
+        let s = 1_000_000;
+        let pkts = [
+            tcp(0, true, ACK, 0, 1),
+            tcp(s, false, ACK, 0, 1),
+            tcp(7 * s, true, ACK, 0, 1),
+            tcp(8 * s, false, ACK, 0, 1),
+        ];
+        let (rows, _) = run(P, &pkts);
+        let r = &rows[0];
+        assert_eq!(f(P, r, "Active Mean"), 1e6);
+        assert_eq!(f(P, r, "Active Std"), 0.0);
+        assert_eq!(f(P, r, "Idle Max"), 6e6);
+        assert_eq!(f(P, r, "Idle Min"), 6e6);
+    }
+
+    #[test]
+    fn early_expiry_matches_lazy_timeout_and_counts_late_packets() {
+        let t = FLOW_TIMEOUT_US;
+        let other = |ts| pkt(ts, ("10.9.9.9", 1), ("10.9.9.8", 2), 17, 1);
+        // Flow X: 2 packets, then silence while another flow runs far past
+        // X's 120 s, then B->A on X: a continuation oriented from A.
+        let pkts = [
+            tcp(0, true, SYN, 0, 1),
+            tcp(1_000, false, SYN | ACK, 0, 1),
+            other(2 * t),
+            other(2 * t + 1),
+            tcp(3 * t, false, ACK, 0, 1),
+            tcp(3 * t + 5, true, ACK, 0, 1),
+        ];
+        let mut x = crate::flow::FlowExtractor::new(P, TzOffset::UTC).unwrap();
+        let mut early = Vec::new();
+        for p in &pkts[..3] {
+            x.push(p);
+            x.take_ready(&mut early);
+        }
+        // X was written while reading, before the end of the input.
+        assert_eq!(early.len(), 1);
+        assert_eq!(early[0].start_us, 0);
+        for p in &pkts[3..] {
+            x.push(p);
+            x.take_ready(&mut early);
+        }
+        let mut rest = Vec::new();
+        let stats = x.finish(&mut rest);
+        let all: Vec<_> = early.into_iter().chain(rest).collect();
+        assert_eq!(all.len(), 3);
+        let starts: Vec<i64> = all.iter().map(|r| r.start_us).collect();
+        assert_eq!(starts, vec![0, 2 * t, 3 * t]);
+        let cont = &all[2];
+        assert_eq!(text(P, cont, "Src IP"), A);
+        assert_eq!(
+            (i(P, cont, "Tot Fwd Pkts"), i(P, cont, "Tot Bwd Pkts")),
+            (2, 0)
+        );
+        assert_eq!(stats.late_after_expiry, 0);
+        assert!(stats.is_balanced());
+
+        // A packet far out of order that Java would have added to X.
+        let pkts = [
+            tcp(0, true, SYN, 0, 1),
+            tcp(1_000, false, SYN | ACK, 0, 1),
+            other(2 * t),
+            tcp(t / 2, false, ACK, 0, 1),
+        ];
+        let (_, stats) = run(P, &pkts);
+        assert_eq!(stats.late_after_expiry, 1);
+    }
+
+    #[test]
+    fn non_tcp_udp_is_protocol_zero_and_ipv6_or_sll_is_skipped() {
+        let mut icmp = pkt(0, (A, 0), (B, 0), 1, 56);
+        icmp.icmp_type = 8;
+        let mut reply = pkt(10, (B, 0), (A, 0), 1, 56);
+        reply.icmp_type = 0;
+        let mut v6 = pkt(20, (A, 1), (B, 2), 17, 1);
+        v6.ip_version = 6;
+        v6.src = ip("2001:db8::1");
+        v6.dst = ip("2001:db8::2");
+        let mut sll = pkt(30, (A, 1), (B, 2), 17, 1);
+        sll.link_type = 113;
+        let (rows, stats) = run(P, &[icmp, reply, v6, sll]);
+        assert_eq!((stats.skipped_ipv6, stats.skipped_link_type), (1, 1));
+        let r = &rows[0];
+        assert_eq!(text(P, r, "Flow ID"), "10.0.0.1-10.0.0.2-0-0-0");
+        assert_eq!(i(P, r, "Protocol"), 0);
+        assert_eq!(f(P, r, "TotLen Fwd Pkts"), 0.0);
+        assert_eq!(i(P, r, "Fwd Header Len"), 0);
+        assert_eq!(i(P, r, "Init Fwd Win Byts"), -1);
+    }
+}
