@@ -1,0 +1,96 @@
+//! `maximus-sim flows` through the real binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+fn reference_pcap() -> Option<PathBuf> {
+    let base = std::env::var_os("MAXIMUS_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets"));
+    let p = base.join("cicflowmeter-reference/cic2017-v3/test.pcap");
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} not found (set MAXIMUS_DATA_DIR)", p.display());
+        None
+    }
+}
+
+fn bin() -> Command {
+    Command::cargo_bin("maximus-sim").unwrap()
+}
+
+#[test]
+fn writes_a_csv_file_and_stats() {
+    let Some(pcap) = reference_pcap() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("flows.csv");
+    let assert = bin()
+        .args([
+            "flows",
+            "--profile",
+            "cic2018",
+            "--tz",
+            "-03:00",
+            "--stats",
+            "-o",
+        ])
+        .arg(&out)
+        .arg(&pcap)
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("flows written"), "{stderr}");
+    assert!(stderr.contains("packet conservation"), "{stderr}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 97);
+    assert!(text.starts_with("Flow ID,Src IP,Src Port,"));
+    // No temporary file left behind.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn stdout_output_is_deterministic() {
+    let Some(pcap) = reference_pcap() else { return };
+    let run = || {
+        bin()
+            .args(["flows", "--profile", "cic2017", "-o", "-"])
+            .arg(&pcap)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone()
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a, b);
+    let text = String::from_utf8(a).unwrap();
+    assert_eq!(text.lines().count(), 97);
+}
+
+#[test]
+fn usage_errors_exit_2_and_missing_input_66() {
+    let Some(pcap) = reference_pcap() else { return };
+    let a = bin().arg("flows").arg(&pcap).assert().code(2);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(
+        err.contains("not implemented yet") && err.contains("--profile cic2017"),
+        "{err}"
+    );
+    bin()
+        .args(["flows", "--profile", "cic2018", "--tz", "+25:00"])
+        .arg(&pcap)
+        .assert()
+        .code(2);
+    bin()
+        .args(["flows", "--profile", "cic2019"])
+        .arg(&pcap)
+        .assert()
+        .code(2);
+    bin()
+        .args(["flows", "--profile", "cic2018", "/no/such/file.pcap"])
+        .assert()
+        .code(66);
+}
