@@ -25,7 +25,14 @@ Behaviour profile:
              timestamps (see --tz)
   cic2018    the same V3 code as built from its repository (84 CSE-CIC-IDS2018
              columns); no padding quirk
-  engelen    Engelen's fixed fork (94 columns) [not implemented yet]
+  engelen    Engelen's fixed fork (94 columns): TCP flows end after FIN in
+             both directions plus the last ACK, or after a RST (and are
+             written when a new SYN, the 120 s maximum age or the end of input
+             comes), a SYN-ACK-first flow is reversed, ICMP gets real protocol
+             numbers and type/code, per-packet flag counts, real Down/Up ratio,
+             bulk and subflow features, retransmission counts, one-packet
+             flows written, UTC timestamps with microseconds. The reference
+             runs time-sorted the packets first; this command does not sort
   corrected  all fixable bugs fixed (default) [not implemented yet]";
 
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ pub enum FlowError {
     UnknownProfile { given: String },
 
     #[error(
-        "flow profile `{profile}` is not implemented yet: use --profile cic2017 or --profile cic2018"
+        "flow profile `{profile}` is not implemented yet: use --profile cic2017, cic2018 or engelen"
     )]
     ProfileNotImplemented { profile: &'static str },
 

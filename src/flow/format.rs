@@ -153,6 +153,30 @@ pub fn v3_timestamp(ts_us: i64, tz: TzOffset) -> String {
     )
 }
 
+/// The PE `Timestamp` cell: UTC `yyyy-MM-dd HH:mm:ss` plus the fraction as
+/// Java's `Instant.toString` prints it (none when zero, else 3 digits when
+/// whole milliseconds, else 6).
+pub fn pe_timestamp(ts_us: i64) -> String {
+    let secs = ts_us.div_euclid(1_000_000);
+    let frac = ts_us.rem_euclid(1_000_000);
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    let mut s = format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    );
+    if frac != 0 {
+        if frac % 1000 == 0 {
+            let _ = write!(s, ".{:03}", frac / 1000);
+        } else {
+            let _ = write!(s, ".{frac:06}");
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +231,16 @@ mod tests {
         assert_eq!(v3_timestamp(0, TzOffset::UTC), "01/01/1970 12:00:00");
         // Crossing the date line backwards.
         assert_eq!(v3_timestamp(3_600_000_000, tz), "31/12/1969 10:00:00");
+    }
+
+    #[test]
+    fn pe_timestamps_follow_java_instant_fractions() {
+        // 2025-03-11T15:28:45Z = 1741706925.
+        let t = 1_741_706_925_000_000;
+        assert_eq!(pe_timestamp(t + 648_704), "2025-03-11 15:28:45.648704");
+        assert_eq!(pe_timestamp(t + 245_400), "2025-03-11 15:28:45.245400");
+        assert_eq!(pe_timestamp(t + 245_000), "2025-03-11 15:28:45.245");
+        assert_eq!(pe_timestamp(t), "2025-03-11 15:28:45");
     }
 
     #[test]

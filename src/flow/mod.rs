@@ -9,6 +9,7 @@
 //! - [`stats`]: O(1) streaming statistics (count/sum/min/max/Welford) with
 //!   commons-math arithmetic.
 //! - [`v3`]: the CICFlowMeter V3 flow table (profiles `cic2017`, `cic2018`).
+//! - [`pe`]: Engelen's fixed fork (profile `engelen`).
 //! - [`format`]: Java `Double.toString`, V3 timestamps, `--tz` offsets.
 //! - [`profile`], [`record`], [`csv`].
 //!
@@ -28,6 +29,7 @@ pub mod csv;
 pub mod error;
 pub mod format;
 pub mod key;
+pub mod pe;
 pub mod profile;
 pub mod record;
 pub mod stats;
@@ -64,6 +66,13 @@ pub struct FlowStats {
     pub closed_by_timeout: u64,
     /// Written flows still open at the end of the input.
     pub closed_at_eof: u64,
+    /// Written flows closed by a SYN after their teardown (`engelen`).
+    pub closed_by_new_syn: u64,
+    /// Written ICMP flows closed by a packet of another type and code (`engelen`).
+    pub closed_by_icmp_change: u64,
+    /// TCP packets not remembered for retransmission counting because their
+    /// flow's memory was full (`engelen`; see `pe::RETRANS_MEMORY`).
+    pub retrans_memory_full: u64,
     /// Packets that arrived so late (more than the reorder slack behind the
     /// newest packet) that the flow they belonged to was already written;
     /// they started a continuation flow instead.
@@ -92,12 +101,44 @@ impl FlowStats {
         self.closed_by_timeout += o.closed_by_timeout;
         self.closed_at_eof += o.closed_at_eof;
         self.late_after_expiry += o.late_after_expiry;
+        self.closed_by_new_syn += o.closed_by_new_syn;
+        self.closed_by_icmp_change += o.closed_by_icmp_change;
+        self.retrans_memory_full += o.retrans_memory_full;
     }
+
+    /// Count a written flow of `packets` packets closed for `why`.
+    pub fn count_written(&mut self, why: CloseReason, packets: u64) {
+        self.flows_written += 1;
+        self.packets_in_written_flows += packets;
+        match why {
+            CloseReason::Fin => self.closed_by_fin += 1,
+            CloseReason::Timeout => self.closed_by_timeout += 1,
+            CloseReason::Eof => self.closed_at_eof += 1,
+            CloseReason::NewSyn => self.closed_by_new_syn += 1,
+            CloseReason::IcmpChange => self.closed_by_icmp_change += 1,
+        }
+    }
+}
+
+/// Why a flow was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// A FIN (V3: the first one).
+    Fin,
+    /// The maximum flow age.
+    Timeout,
+    /// End of input.
+    Eof,
+    /// A SYN on a torn-down connection (`engelen`).
+    NewSyn,
+    /// An ICMP packet of another type and code (`engelen`).
+    IcmpChange,
 }
 
 #[derive(Debug)]
 enum Engine {
     V3(v3::V3Table),
+    Pe(pe::PeTable),
 }
 
 /// Streaming extractor for one capture: push packets in file order, take
@@ -120,7 +161,8 @@ impl FlowExtractor {
         let engine = match profile {
             Profile::Cic2017 => Engine::V3(v3::V3Table::new(true, tz)),
             Profile::Cic2018 => Engine::V3(v3::V3Table::new(false, tz)),
-            Profile::Engelen | Profile::Corrected => {
+            Profile::Engelen => Engine::Pe(pe::PeTable::new()),
+            Profile::Corrected => {
                 return Err(FlowError::ProfileNotImplemented {
                     profile: profile.name(),
                 });
@@ -148,6 +190,7 @@ impl FlowExtractor {
     pub fn push(&mut self, p: &PacketRepr) {
         match &mut self.engine {
             Engine::V3(t) => t.push(p, &mut self.closed, &mut self.stats),
+            Engine::Pe(t) => t.push(p, &mut self.closed, &mut self.stats),
         }
         self.stash();
     }
@@ -166,6 +209,7 @@ impl FlowExtractor {
         }
         let horizon = match &mut self.engine {
             Engine::V3(t) => t.horizon(),
+            Engine::Pe(t) => t.horizon(),
         };
         while let Some(entry) = self.pending.first_entry() {
             if entry.key().0 >= horizon {
@@ -179,6 +223,7 @@ impl FlowExtractor {
     pub fn finish(mut self, out: &mut Vec<FlowRecord>) -> FlowStats {
         match &mut self.engine {
             Engine::V3(t) => t.finish(&mut self.closed, &mut self.stats),
+            Engine::Pe(t) => t.finish(&mut self.closed, &mut self.stats),
         }
         self.stash();
         out.extend(std::mem::take(&mut self.pending).into_values());

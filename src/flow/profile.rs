@@ -17,7 +17,7 @@ pub enum Profile {
     /// P18: the same V3 code built from its repository (no padding quirk),
     /// 84 CSE-CIC-IDS2018 column names.
     Cic2018,
-    /// PE: GintsEngelen's fixed fork, 94 columns (not implemented yet).
+    /// PE: GintsEngelen's fixed fork, 94 columns.
     Engelen,
     /// PX: every fixable bug fixed (not implemented yet); the default.
     #[default]
@@ -69,7 +69,7 @@ impl Profile {
 
     /// True when the extractor can run this profile.
     pub fn is_implemented(self) -> bool {
-        matches!(self, Profile::Cic2017 | Profile::Cic2018)
+        matches!(self, Profile::Cic2017 | Profile::Cic2018 | Profile::Engelen)
     }
 }
 

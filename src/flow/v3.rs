@@ -29,11 +29,11 @@
 //! the Java tool would. A packet more than the slack out of order that would
 //! have joined such a flow is counted in `late_after_expiry`.
 
-use super::FlowStats;
 use super::format::{TzOffset, v3_timestamp};
 use super::key::FlowKey;
 use super::record::{FlowRecord, Value};
 use super::stats::Summary;
+use super::{CloseReason, FlowStats};
 use crate::capture::{PacketRepr, TcpFlags, ip_proto, linktype};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -377,14 +377,6 @@ enum Slot {
     },
 }
 
-/// How a written flow ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Close {
-    Fin,
-    Timeout,
-    Eof,
-}
-
 /// The V3 flow table (`FlowGenerator`).
 #[derive(Debug)]
 pub struct V3Table {
@@ -417,16 +409,16 @@ impl V3Table {
         Box::new(V3Flow::new(id, key, p, inherit))
     }
 
-    fn close(&self, flow: &V3Flow, why: Close, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+    fn close(
+        &self,
+        flow: &V3Flow,
+        why: CloseReason,
+        out: &mut Vec<FlowRecord>,
+        stats: &mut FlowStats,
+    ) {
         let n = flow.packets();
         if n > 1 {
-            stats.flows_written += 1;
-            stats.packets_in_written_flows += n;
-            match why {
-                Close::Fin => stats.closed_by_fin += 1,
-                Close::Timeout => stats.closed_by_timeout += 1,
-                Close::Eof => stats.closed_at_eof += 1,
-            }
+            stats.count_written(why, n);
             out.push(flow.record(self.p17, self.tz));
         } else {
             stats.single_packet_flows_not_written += n;
@@ -454,10 +446,10 @@ impl V3Table {
                 if p.ts - flow.start > FLOW_TIMEOUT_US {
                     let next = self.open(key, &p, Some(flow.o));
                     self.flows.insert(key, Slot::Open(next));
-                    self.close(&flow, Close::Timeout, out, stats);
+                    self.close(&flow, CloseReason::Timeout, out, stats);
                 } else if p.has(TcpFlags::FIN) {
                     flow.add(&p);
-                    self.close(&flow, Close::Fin, out, stats);
+                    self.close(&flow, CloseReason::Fin, out, stats);
                 } else {
                     flow.update_active_idle(p.ts);
                     flow.add(&p);
@@ -499,7 +491,7 @@ impl V3Table {
                         start: flow.start,
                     },
                 );
-                self.close(&flow, Close::Timeout, out, stats);
+                self.close(&flow, CloseReason::Timeout, out, stats);
             }
         }
     }
@@ -531,7 +523,7 @@ impl V3Table {
             .collect();
         open.sort_by_key(|f| (f.start, f.key, f.id));
         for f in &open {
-            self.close(f, Close::Eof, out, stats);
+            self.close(f, CloseReason::Eof, out, stats);
         }
         self.by_start.clear();
     }

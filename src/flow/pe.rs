@@ -1,0 +1,850 @@
+//! Engelen's fixed CICFlowMeter fork (profile `engelen`, spec PE, §2.3).
+//!
+//! Takes decoded packets (the reference runs time-sorted them first); gives
+//! finished [`FlowRecord`]s with the fork's 94 columns:
+//!
+//! - Ethernet/IPv4 only, like every Java profile; protocol numbers ICMP 1,
+//!   IGMP 2, TCP 6, UDP 17, SCTP 132, anything else 0 (ports, payload and
+//!   header 0 except for TCP/UDP); ICMP type/code of the first packet;
+//! - one flow per unordered 5-tuple; `Flow ID` and Src/Dst are the first
+//!   packet's orientation, except that a flow whose first packet is a SYN-ACK
+//!   is created reversed; later packets are forward iff their source IP is the
+//!   flow's source IP;
+//! - TCP teardown state: first FIN, then a FIN once both directions sent one,
+//!   then an ACK (without FIN/RST) → ready; any RST → ready. A ready flow keeps
+//!   absorbing packets until a SYN on the same 5-tuple (which starts a new
+//!   flow), the 120 s maximum age, or the end of the input;
+//! - at the maximum age (or ready + SYN) the flow is written whatever its size.
+//!   The next flow is oriented by the packet if the old one was ready and this
+//!   is a SYN, if it is UDP more than 120 s after the old flow's last packet,
+//!   or if it is neither TCP nor UDP; otherwise it continues the connection:
+//!   same Src/Dst, the retransmission memory, and `Total Connection Flow Time`
+//!   = previous total + the gap;
+//! - ICMP: a packet whose type *and* code both differ from the flow's closes
+//!   it and starts a new flow;
+//! - features: per-packet flag counts in header order, per-direction
+//!   PSH/URG/RST counts, first payload counted once, real Down/Up ratio, bulk
+//!   (§3.5) and subflow (gaps > 1 s, 0 when none) as doubles, first non-zero
+//!   backward window, `Fwd/Bwd Seg Size Min` stuck at 0 for the direction the
+//!   first packet did not take (B26), −1 rates for zero-duration flows, UTC µs
+//!   timestamps, retransmissions counted on (source IP, seq, ack, payload,
+//!   window) repeats;
+//! - every flow is written, one-packet flows included.
+//!
+//! Memory: as in [`super::v3`], a flow older than 120 s +
+//! [`REORDER_SLACK_US`] behind the newest packet is written early and a
+//! tombstone keeps what a continuation flow inherits (orientation, readiness,
+//! last-seen time, connection time and the retransmission memory, bounded to
+//! [`RETRANS_MEMORY`] entries per flow).
+
+use super::format::pe_timestamp;
+use super::key::FlowKey;
+use super::record::{FlowRecord, Value};
+use super::stats::Summary;
+use super::v3::{ACTIVITY_TIMEOUT_US, FLOW_TIMEOUT_US, REORDER_SLACK_US};
+use super::{CloseReason, FlowStats};
+use crate::capture::{PacketRepr, TcpFlags, ip_proto, linktype};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::net::IpAddr;
+
+/// Most (source, seq, ack, payload, window) tuples remembered per flow for
+/// retransmission counting; beyond it new tuples are not remembered (counted
+/// in `FlowStats::retrans_memory_full`).
+pub const RETRANS_MEMORY: usize = 65_536;
+
+/// The facts PE takes from a packet.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PePacket {
+    ts: i64,
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    proto: u8,
+    payload: i64,
+    header: i64,
+    window: i32,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    icmp_type: i32,
+    icmp_code: i32,
+}
+
+impl PePacket {
+    fn from_repr(p: &PacketRepr) -> Result<PePacket, super::v3::V3Skip> {
+        use super::v3::V3Skip;
+        if u32::from(p.link_type) != linktype::ETHERNET {
+            return Err(V3Skip::NotEthernet);
+        }
+        if p.ip_version != 4 {
+            return Err(V3Skip::Ipv6);
+        }
+        let mut v = PePacket {
+            ts: p.ts_ns.div_euclid(1000),
+            src: p.src,
+            dst: p.dst,
+            sport: 0,
+            dport: 0,
+            proto: 0,
+            payload: 0,
+            header: 0,
+            window: 0,
+            flags: 0,
+            seq: 0,
+            ack: 0,
+            icmp_type: -1,
+            icmp_code: -1,
+        };
+        match p.protocol {
+            ip_proto::ICMP => {
+                v.proto = ip_proto::ICMP;
+                v.icmp_type = i32::from(p.icmp_type);
+                v.icmp_code = i32::from(p.icmp_code);
+            }
+            ip_proto::TCP | ip_proto::UDP => {
+                v.proto = p.protocol;
+                v.sport = p.src_port;
+                v.dport = p.dst_port;
+                v.payload = i64::from(p.payload_len);
+                v.header = i64::from(p.transport_header_len);
+                if p.protocol == ip_proto::TCP {
+                    v.window = i32::from(p.tcp_window);
+                    v.flags = p.tcp_flags.0;
+                    v.seq = p.tcp_seq;
+                    v.ack = p.tcp_ack;
+                }
+            }
+            ip_proto::SCTP | ip_proto::IGMP => v.proto = p.protocol,
+            _ => {}
+        }
+        Ok(v)
+    }
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    fn is_syn_ack(&self) -> bool {
+        self.has(TcpFlags::SYN) && self.has(TcpFlags::ACK)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Orientation {
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+}
+
+impl Orientation {
+    fn of(p: &PePacket) -> Orientation {
+        Orientation {
+            src: p.src,
+            dst: p.dst,
+            sport: p.sport,
+            dport: p.dport,
+        }
+    }
+
+    fn reversed_of(p: &PePacket) -> Orientation {
+        Orientation {
+            src: p.dst,
+            dst: p.src,
+            sport: p.dport,
+            dport: p.sport,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TcpState {
+    Open,
+    FirstFin,
+    SecondFin,
+    Ready,
+}
+
+/// Bulk state of one direction (§3.5).
+#[derive(Debug, Clone, Copy, Default)]
+struct Bulk {
+    start: i64,
+    last: i64,
+    cnt: i64,
+    size: i64,
+    bulks: i64,
+    pkts: i64,
+    bytes: i64,
+    dur: i64,
+}
+
+impl Bulk {
+    fn update(&mut self, ts: i64, payload: i64, last_other: i64) {
+        if last_other > self.start {
+            self.start = 0;
+        }
+        if payload <= 0 {
+            return;
+        }
+        if self.start == 0 || (ts - self.last) as f64 / 1e6 > 1.0 {
+            self.start = ts;
+            self.last = ts;
+            self.cnt = 1;
+            self.size = payload;
+            return;
+        }
+        self.cnt += 1;
+        self.size += payload;
+        if self.cnt == 4 {
+            self.bulks += 1;
+            self.pkts += self.cnt;
+            self.bytes += self.size;
+            self.dur += ts - self.start;
+        } else if self.cnt > 4 {
+            self.pkts += 1;
+            self.bytes += payload;
+            self.dur += ts - self.last;
+        }
+        self.last = ts;
+    }
+
+    fn bytes_per_bulk(&self) -> f64 {
+        if self.bulks != 0 {
+            self.bytes as f64 / self.bulks as f64
+        } else {
+            0.0
+        }
+    }
+
+    fn packets_per_bulk(&self) -> f64 {
+        if self.bulks != 0 {
+            self.pkts as f64 / self.bulks as f64
+        } else {
+            0.0
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        if self.dur != 0 {
+            self.bytes as f64 / (self.dur as f64 / 1e6)
+        } else {
+            0.0
+        }
+    }
+}
+
+type RetransKey = (IpAddr, u32, u32, i64, i32);
+
+#[derive(Debug, Clone)]
+struct PeFlow {
+    id: u64,
+    key: FlowKey,
+    /// Orientation of the `Flow ID` text.
+    id_o: Orientation,
+    o: Orientation,
+    proto: u8,
+    start: i64,
+    last_seen: i64,
+    start_active: i64,
+    end_active: i64,
+    fwd_len: Summary,
+    bwd_len: Summary,
+    all_len: Summary,
+    flow_iat: Summary,
+    fwd_iat: Summary,
+    bwd_iat: Summary,
+    active: Summary,
+    idle: Summary,
+    fwd_bytes: i64,
+    bwd_bytes: i64,
+    fwd_last: i64,
+    bwd_last: i64,
+    fwd_header: i64,
+    bwd_header: i64,
+    /// PSH, URG, RST, FIN per direction: [fwd, bwd].
+    psh: [i64; 2],
+    urg: [i64; 2],
+    rst: [i64; 2],
+    fin: [i64; 2],
+    /// FIN, SYN, RST, PSH, ACK, URG, CWR, ECE.
+    flags: [i64; 8],
+    init_win_fwd: i32,
+    init_win_bwd: i32,
+    act_data: [i64; 2],
+    min_seg: [i64; 2],
+    sf_last: Option<i64>,
+    sf_count: i64,
+    bulk: [Bulk; 2],
+    retrans_seen: HashSet<RetransKey>,
+    retrans: [i64; 2],
+    cumulative: i64,
+    state: TcpState,
+    icmp_type: i32,
+    icmp_code: i32,
+}
+
+const FLAG_ORDER: [u8; 8] = [
+    TcpFlags::FIN,
+    TcpFlags::SYN,
+    TcpFlags::RST,
+    TcpFlags::PSH,
+    TcpFlags::ACK,
+    TcpFlags::URG,
+    TcpFlags::CWR,
+    TcpFlags::ECE,
+];
+
+impl PeFlow {
+    fn new(
+        id: u64,
+        key: FlowKey,
+        p: &PePacket,
+        o: Orientation,
+        id_o: Orientation,
+        retrans_seen: HashSet<RetransKey>,
+        stats: &mut FlowStats,
+    ) -> PeFlow {
+        let mut f = PeFlow {
+            id,
+            key,
+            id_o,
+            o,
+            proto: p.proto,
+            start: p.ts,
+            last_seen: p.ts,
+            start_active: p.ts,
+            end_active: p.ts,
+            fwd_len: Summary::new(),
+            bwd_len: Summary::new(),
+            all_len: Summary::new(),
+            flow_iat: Summary::new(),
+            fwd_iat: Summary::new(),
+            bwd_iat: Summary::new(),
+            active: Summary::new(),
+            idle: Summary::new(),
+            fwd_bytes: 0,
+            bwd_bytes: 0,
+            fwd_last: 0,
+            bwd_last: 0,
+            fwd_header: 0,
+            bwd_header: 0,
+            psh: [0; 2],
+            urg: [0; 2],
+            rst: [0; 2],
+            fin: [0; 2],
+            flags: [0; 8],
+            init_win_fwd: 0,
+            init_win_bwd: 0,
+            act_data: [0; 2],
+            min_seg: [0; 2],
+            sf_last: None,
+            sf_count: 0,
+            bulk: [Bulk::default(); 2],
+            retrans_seen,
+            retrans: [0; 2],
+            cumulative: 0,
+            state: TcpState::Open,
+            icmp_type: p.icmp_type,
+            icmp_code: p.icmp_code,
+        };
+        // `firstPacket`: bulk, flags, subflow, then the packet itself.
+        let d = f.dir(p);
+        f.update_bulk(p, d);
+        f.count_flags(p);
+        f.update_subflows(p.ts);
+        f.all_len.add(p.payload as f64);
+        if d == 0 {
+            f.init_win_fwd = p.window;
+            f.fwd_len.add(p.payload as f64);
+            f.fwd_header = p.header;
+            f.fwd_last = p.ts;
+            f.fwd_bytes = p.payload;
+        } else {
+            f.init_win_bwd = p.window;
+            f.bwd_len.add(p.payload as f64);
+            f.bwd_header = p.header;
+            f.bwd_last = p.ts;
+            f.bwd_bytes = p.payload;
+        }
+        f.min_seg[d] = p.header;
+        f.count_direction_flags(p, d);
+        f.check_retransmission(p, d, stats);
+        f
+    }
+
+    /// 0 forward, 1 backward (source IP only, like the Java tool).
+    fn dir(&self, p: &PePacket) -> usize {
+        usize::from(p.src != self.o.src)
+    }
+
+    fn packets(&self) -> u64 {
+        self.fwd_len.n() + self.bwd_len.n()
+    }
+
+    fn update_bulk(&mut self, p: &PePacket, d: usize) {
+        let last_other = self.bulk[1 - d].last;
+        self.bulk[d].update(p.ts, p.payload, last_other);
+    }
+
+    fn count_flags(&mut self, p: &PePacket) {
+        for (n, flag) in self.flags.iter_mut().zip(FLAG_ORDER) {
+            if p.has(flag) {
+                *n += 1;
+            }
+        }
+    }
+
+    fn count_direction_flags(&mut self, p: &PePacket, d: usize) {
+        if p.payload >= 1 {
+            self.act_data[d] += 1;
+        }
+        for (counter, flag) in [
+            (&mut self.psh, TcpFlags::PSH),
+            (&mut self.urg, TcpFlags::URG),
+            (&mut self.fin, TcpFlags::FIN),
+            (&mut self.rst, TcpFlags::RST),
+        ] {
+            if p.has(flag) {
+                counter[d] += 1;
+            }
+        }
+    }
+
+    fn update_subflows(&mut self, ts: i64) {
+        let last = *self.sf_last.get_or_insert(ts);
+        if (ts - last) as f64 / 1e6 > 1.0 {
+            self.sf_count += 1;
+        }
+        self.sf_last = Some(ts);
+    }
+
+    fn check_retransmission(&mut self, p: &PePacket, d: usize, stats: &mut FlowStats) {
+        if self.proto != ip_proto::TCP {
+            return;
+        }
+        let k = (p.src, p.seq, p.ack, p.payload, p.window);
+        if self.retrans_seen.contains(&k) {
+            self.retrans[d] += 1;
+        } else if self.retrans_seen.len() < RETRANS_MEMORY {
+            self.retrans_seen.insert(k);
+        } else {
+            stats.retrans_memory_full += 1;
+        }
+    }
+
+    /// `addPacket`.
+    fn add(&mut self, p: &PePacket, stats: &mut FlowStats) {
+        let d = self.dir(p);
+        self.update_bulk(p, d);
+        self.update_subflows(p.ts);
+        self.count_flags(p);
+        self.check_retransmission(p, d, stats);
+        let len = p.payload as f64;
+        self.all_len.add(len);
+        if d == 0 {
+            self.fwd_len.add(len);
+            self.fwd_header += p.header;
+            self.fwd_bytes += p.payload;
+            if self.fwd_len.n() > 1 {
+                self.fwd_iat.add((p.ts - self.fwd_last) as f64);
+            }
+            self.fwd_last = p.ts;
+        } else {
+            if self.init_win_bwd == 0 {
+                self.init_win_bwd = p.window;
+            }
+            self.bwd_len.add(len);
+            self.bwd_header += p.header;
+            self.bwd_bytes += p.payload;
+            if self.bwd_len.n() > 1 {
+                self.bwd_iat.add((p.ts - self.bwd_last) as f64);
+            }
+            self.bwd_last = p.ts;
+        }
+        self.min_seg[d] = self.min_seg[d].min(p.header);
+        self.count_direction_flags(p, d);
+        self.flow_iat.add((p.ts - self.last_seen) as f64);
+        self.last_seen = p.ts;
+    }
+
+    fn update_active_idle(&mut self, ts: i64) {
+        if ts - self.end_active > ACTIVITY_TIMEOUT_US {
+            if self.end_active - self.start_active > 0 {
+                self.active
+                    .add((self.end_active - self.start_active) as f64);
+            }
+            self.idle.add((ts - self.end_active) as f64);
+            self.start_active = ts;
+            self.end_active = ts;
+        } else {
+            self.end_active = ts;
+        }
+    }
+
+    fn duration(&self) -> i64 {
+        self.last_seen - self.start
+    }
+
+    /// Connection time including this piece (TCP/UDP only).
+    fn cumulative_at_close(&self) -> i64 {
+        if self.proto == ip_proto::TCP || self.proto == ip_proto::UDP {
+            self.cumulative + self.duration()
+        } else {
+            self.cumulative
+        }
+    }
+
+    fn record(&self) -> FlowRecord {
+        use Value::{Float, Int, Text};
+        let mut v = Vec::with_capacity(94);
+        let (n_fwd, n_bwd) = (self.fwd_len.n(), self.bwd_len.n());
+        let duration = self.duration();
+        let secs = duration as f64 / 1e6;
+        let i = self.id_o;
+        v.push(Text(format!(
+            "{}-{}-{}-{}-{}",
+            i.src, i.dst, i.sport, i.dport, self.proto
+        )));
+        v.push(Text(self.o.src.to_string()));
+        v.push(Int(i64::from(self.o.sport)));
+        v.push(Text(self.o.dst.to_string()));
+        v.push(Int(i64::from(self.o.dport)));
+        v.push(Int(i64::from(self.proto)));
+        v.push(Text(pe_timestamp(self.start)));
+        v.push(Int(duration));
+        v.push(Int(n_fwd as i64));
+        v.push(Int(n_bwd as i64));
+        v.push(Float(self.fwd_len.sum()));
+        v.push(Float(self.bwd_len.sum()));
+        for s in [&self.fwd_len, &self.bwd_len] {
+            if s.n() > 0 {
+                v.extend([s.max(), s.min(), s.mean(), s.std()].map(Float));
+            } else {
+                v.extend([0; 4].map(Int));
+            }
+        }
+        if duration != 0 {
+            v.push(Float((self.fwd_bytes + self.bwd_bytes) as f64 / secs));
+            v.push(Float(self.packets() as f64 / secs));
+        } else {
+            v.extend([-1; 2].map(Int));
+        }
+        let f = &self.flow_iat;
+        let nan0 = |x: f64| if x.is_nan() { 0.0 } else { x };
+        v.extend([f.mean(), f.std(), f.max(), f.min()].map(|x| Float(nan0(x))));
+        for (n, s) in [(n_fwd, &self.fwd_iat), (n_bwd, &self.bwd_iat)] {
+            if n > 1 {
+                v.extend([s.sum(), s.mean(), s.std(), s.max(), s.min()].map(Float));
+            } else {
+                v.extend([0; 5].map(Int));
+            }
+        }
+        v.extend(
+            [
+                self.psh[0],
+                self.psh[1],
+                self.urg[0],
+                self.urg[1],
+                self.rst[0],
+                self.rst[1],
+                self.fwd_header,
+                self.bwd_header,
+            ]
+            .map(Int),
+        );
+        let per_sec = |n: u64| {
+            if duration > 0 { n as f64 / secs } else { 0.0 }
+        };
+        v.push(Float(per_sec(n_fwd)));
+        v.push(Float(per_sec(n_bwd)));
+        let a = &self.all_len;
+        if a.n() > 0 {
+            v.extend([a.min(), a.max(), a.mean(), a.std(), a.variance()].map(Float));
+        } else {
+            v.extend([0; 5].map(Int));
+        }
+        v.extend(self.flags.map(Int));
+        v.push(Float(if n_fwd > 0 {
+            n_bwd as f64 / n_fwd as f64
+        } else {
+            0.0
+        }));
+        let packets = self.packets();
+        v.push(Float(if packets > 0 {
+            a.sum() / packets as f64
+        } else {
+            0.0
+        }));
+        let seg = |s: &Summary| {
+            if s.n() > 0 {
+                s.sum() / s.n() as f64
+            } else {
+                0.0
+            }
+        };
+        v.push(Float(seg(&self.fwd_len)));
+        v.push(Float(seg(&self.bwd_len)));
+        for b in &self.bulk {
+            v.push(Float(b.bytes_per_bulk()));
+            v.push(Float(b.packets_per_bulk()));
+            v.push(Float(b.rate()));
+        }
+        let sf = |x: f64| {
+            if self.sf_count <= 0 {
+                0.0
+            } else {
+                x / self.sf_count as f64
+            }
+        };
+        v.push(Float(sf(n_fwd as f64)));
+        v.push(Float(sf(self.fwd_bytes as f64)));
+        v.push(Float(sf(n_bwd as f64)));
+        v.push(Float(sf(self.bwd_bytes as f64)));
+        v.push(Int(i64::from(self.init_win_fwd)));
+        v.push(Int(i64::from(self.init_win_bwd)));
+        v.extend(self.act_data.map(Int));
+        v.extend(self.min_seg.map(Int));
+        for s in [&self.active, &self.idle] {
+            if s.n() > 0 {
+                v.extend([s.mean(), s.std(), s.max(), s.min()].map(Float));
+            } else {
+                v.extend([0; 4].map(Int));
+            }
+        }
+        v.push(Int(i64::from(self.icmp_code)));
+        v.push(Int(i64::from(self.icmp_type)));
+        v.push(Int(self.retrans[0]));
+        v.push(Int(self.retrans[1]));
+        v.push(Int(self.retrans[0] + self.retrans[1]));
+        v.push(Int(self.cumulative_at_close()));
+        v.push(Text("NeedManualLabel".to_string()));
+        FlowRecord {
+            start_us: self.start,
+            key: self.key,
+            values: v,
+        }
+    }
+}
+
+/// What a continuation flow inherits from a flow written early.
+#[derive(Debug)]
+struct Tombstone {
+    o: Orientation,
+    start: i64,
+    last_seen: i64,
+    ready: bool,
+    proto: u8,
+    cumulative: i64,
+    retrans_seen: HashSet<RetransKey>,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Open(Box<PeFlow>),
+    Expired(Box<Tombstone>),
+}
+
+/// The PE flow table (`FlowGenerator` of the fork).
+#[derive(Debug, Default)]
+pub struct PeTable {
+    flows: HashMap<FlowKey, Slot>,
+    by_start: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
+    next_id: u64,
+    max_ts: i64,
+}
+
+impl PeTable {
+    pub fn new() -> PeTable {
+        PeTable {
+            max_ts: i64::MIN,
+            ..PeTable::default()
+        }
+    }
+
+    fn open(
+        &mut self,
+        key: FlowKey,
+        p: &PePacket,
+        inherit: Option<(Orientation, HashSet<RetransKey>, i64)>,
+        stats: &mut FlowStats,
+    ) -> Box<PeFlow> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.by_start.push(Reverse((p.ts, id, key)));
+        let own = Orientation::of(p);
+        Box::new(match inherit {
+            Some((o, seen, cumulative)) => {
+                let mut f = PeFlow::new(id, key, p, o, own, seen, stats);
+                f.cumulative = cumulative;
+                f
+            }
+            None if p.is_syn_ack() => {
+                let r = Orientation::reversed_of(p);
+                PeFlow::new(id, key, p, r, r, HashSet::new(), stats)
+            }
+            None => PeFlow::new(id, key, p, own, own, HashSet::new(), stats),
+        })
+    }
+
+    fn close(flow: &PeFlow, why: CloseReason, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+        stats.count_written(why, flow.packets());
+        out.push(flow.record());
+    }
+
+    /// The flow after a written one (timeout or ready + SYN): fresh, or a
+    /// continuation of the same connection.
+    fn successor(
+        &mut self,
+        key: FlowKey,
+        p: &PePacket,
+        t: Tombstone,
+        stats: &mut FlowStats,
+    ) -> Box<PeFlow> {
+        let udp_new_dialogue = t.proto == ip_proto::UDP && p.ts - t.last_seen > FLOW_TIMEOUT_US;
+        let tcp_or_udp = p.proto == ip_proto::TCP || p.proto == ip_proto::UDP;
+        if (t.ready && p.has(TcpFlags::SYN)) || udp_new_dialogue || !tcp_or_udp {
+            self.open(key, p, None, stats)
+        } else {
+            let cumulative = t.cumulative + (p.ts - t.last_seen);
+            self.open(key, p, Some((t.o, t.retrans_seen, cumulative)), stats)
+        }
+    }
+
+    fn tombstone(flow: PeFlow) -> Tombstone {
+        Tombstone {
+            o: flow.o,
+            start: flow.start,
+            last_seen: flow.last_seen,
+            ready: flow.state == TcpState::Ready,
+            proto: flow.proto,
+            cumulative: flow.cumulative_at_close(),
+            retrans_seen: flow.retrans_seen,
+        }
+    }
+
+    /// Feed one decoded packet; flows it closes are appended to `out`.
+    pub fn push(&mut self, repr: &PacketRepr, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+        use super::v3::V3Skip;
+        stats.packets += 1;
+        let p = match PePacket::from_repr(repr) {
+            Ok(p) => p,
+            Err(V3Skip::NotEthernet) => {
+                stats.skipped_link_type += 1;
+                return;
+            }
+            Err(V3Skip::Ipv6) => {
+                stats.skipped_ipv6 += 1;
+                return;
+            }
+        };
+        self.max_ts = self.max_ts.max(p.ts);
+        let key = FlowKey::canonical(p.src, p.dst, p.sport, p.dport, p.proto);
+        let next = match self.flows.remove(&key) {
+            None => self.open(key, &p, None, stats),
+            Some(Slot::Expired(t)) => {
+                if p.ts - t.start <= FLOW_TIMEOUT_US && !(t.ready && p.has(TcpFlags::SYN)) {
+                    stats.late_after_expiry += 1;
+                }
+                self.successor(key, &p, *t, stats)
+            }
+            Some(Slot::Open(mut flow)) => {
+                let ready_syn = flow.state == TcpState::Ready && p.has(TcpFlags::SYN);
+                if p.ts - flow.start > FLOW_TIMEOUT_US || ready_syn {
+                    let why = if p.ts - flow.start > FLOW_TIMEOUT_US {
+                        CloseReason::Timeout
+                    } else {
+                        CloseReason::NewSyn
+                    };
+                    Self::close(&flow, why, out, stats);
+                    let t = Self::tombstone(*flow);
+                    self.successor(key, &p, t, stats)
+                } else if p.has(TcpFlags::FIN) {
+                    flow.update_active_idle(p.ts);
+                    flow.add(&p, stats);
+                    if flow.state == TcpState::Open {
+                        flow.state = TcpState::FirstFin;
+                    } else if flow.state == TcpState::FirstFin && flow.fin[0] > 0 && flow.fin[1] > 0
+                    {
+                        flow.state = TcpState::SecondFin;
+                    }
+                    flow
+                } else if p.has(TcpFlags::RST) {
+                    flow.update_active_idle(p.ts);
+                    flow.add(&p, stats);
+                    flow.state = TcpState::Ready;
+                    flow
+                } else if p.has(TcpFlags::ACK) {
+                    flow.update_active_idle(p.ts);
+                    flow.add(&p, stats);
+                    if flow.state == TcpState::SecondFin {
+                        flow.state = TcpState::Ready;
+                    }
+                    flow
+                } else if flow.proto == ip_proto::ICMP
+                    && flow.icmp_code != p.icmp_code
+                    && flow.icmp_type != p.icmp_type
+                {
+                    Self::close(&flow, CloseReason::IcmpChange, out, stats);
+                    self.open(key, &p, None, stats)
+                } else {
+                    flow.update_active_idle(p.ts);
+                    flow.add(&p, stats);
+                    flow
+                }
+            }
+        };
+        self.flows.insert(key, Slot::Open(next));
+        self.expire(out, stats);
+    }
+
+    fn expire(&mut self, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+        let watermark = self.max_ts.saturating_sub(REORDER_SLACK_US);
+        while let Some(Reverse((start, id, key))) = self.by_start.peek().copied() {
+            if start.saturating_add(FLOW_TIMEOUT_US) >= watermark {
+                break;
+            }
+            self.by_start.pop();
+            let live = matches!(self.flows.get(&key), Some(Slot::Open(f)) if f.id == id);
+            if !live {
+                continue;
+            }
+            if let Some(Slot::Open(flow)) = self.flows.remove(&key) {
+                Self::close(&flow, CloseReason::Timeout, out, stats);
+                let t = Self::tombstone(*flow);
+                self.flows.insert(key, Slot::Expired(Box::new(t)));
+            }
+        }
+    }
+
+    /// See [`super::v3::V3Table::horizon`].
+    pub fn horizon(&mut self) -> i64 {
+        let watermark = self.max_ts.saturating_sub(REORDER_SLACK_US);
+        while let Some(Reverse((start, id, key))) = self.by_start.peek().copied() {
+            let live = matches!(self.flows.get(&key), Some(Slot::Open(f)) if f.id == id);
+            if live {
+                return start.min(watermark);
+            }
+            self.by_start.pop();
+        }
+        watermark
+    }
+
+    /// End of input: write every open flow.
+    pub fn finish(&mut self, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+        let mut open: Vec<Box<PeFlow>> = self
+            .flows
+            .drain()
+            .filter_map(|(_, s)| match s {
+                Slot::Open(f) => Some(f),
+                Slot::Expired(_) => None,
+            })
+            .collect();
+        open.sort_by_key(|f| (f.start, f.key, f.id));
+        for f in &open {
+            Self::close(f, CloseReason::Eof, out, stats);
+        }
+        self.by_start.clear();
+    }
+}
