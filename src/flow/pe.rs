@@ -848,3 +848,339 @@ impl PeTable {
         self.by_start.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Hand-built packet sequences for PE behaviours the two reference pairs
+    //! do not exercise. Expected values follow from the spec (§2.3, §3.5,
+    //! §3.7, §3.8), worked out by hand in the comments.
+
+    use super::*;
+    use crate::capture::{PacketRepr, TcpFlags};
+    use crate::flow::csv::format_row;
+    use crate::flow::{Profile, TzOffset, Value, extract_all};
+
+    const A: &str = "10.0.0.1";
+    const B: &str = "10.0.0.2";
+    const P: Profile = Profile::Engelen;
+    const SYN: u8 = TcpFlags::SYN;
+    const ACK: u8 = TcpFlags::ACK;
+    const FIN_ACK: u8 = TcpFlags::FIN | TcpFlags::ACK;
+    const RST_ACK: u8 = TcpFlags::RST | TcpFlags::ACK;
+
+    fn pkt(ts_us: i64, src: (&str, u16), dst: (&str, u16), proto: u8, payload: u32) -> PacketRepr {
+        PacketRepr {
+            ts_ns: ts_us * 1000,
+            index: 0,
+            interface: 0,
+            cap_len: 0,
+            wire_len: 0,
+            link_type: 1,
+            vlan: None,
+            l3_offset: 14,
+            ip_version: 4,
+            src: src.0.parse().unwrap(),
+            dst: dst.0.parse().unwrap(),
+            protocol: proto,
+            ttl: 64,
+            ip_header_len: 20,
+            transport_header_len: match proto {
+                6 => 20,
+                17 => 8,
+                _ => 8,
+            },
+            payload_len: payload,
+            frame_payload_len: payload,
+            src_port: src.1,
+            dst_port: dst.1,
+            tcp_flags: TcpFlags(0),
+            tcp_window: 0,
+            tcp_seq: 0,
+            tcp_ack: 0,
+            icmp_type: 0,
+            icmp_code: 0,
+            fragment: None,
+        }
+    }
+
+    /// TCP between A:40000 and B:80; `fwd` means A -> B.
+    fn tcp(ts_us: i64, fwd: bool, flags: u8, payload: u32, window: u16) -> PacketRepr {
+        let (s, d) = if fwd {
+            ((A, 40000), (B, 80))
+        } else {
+            ((B, 80), (A, 40000))
+        };
+        let mut p = pkt(ts_us, s, d, 6, payload);
+        p.tcp_flags = TcpFlags(flags);
+        p.tcp_window = window;
+        p
+    }
+
+    fn icmp(ts_us: i64, fwd: bool, typ: u8, code: u8) -> PacketRepr {
+        let (s, d) = if fwd {
+            ((A, 0), (B, 0))
+        } else {
+            ((B, 0), (A, 0))
+        };
+        let mut p = pkt(ts_us, s, d, 1, 56);
+        p.icmp_type = typ;
+        p.icmp_code = code;
+        p
+    }
+
+    fn run(pkts: &[PacketRepr]) -> (Vec<FlowRecord>, FlowStats) {
+        let (rows, stats) = extract_all(P, TzOffset::UTC, pkts).unwrap();
+        assert!(stats.is_balanced(), "{stats:?}");
+        assert_eq!(stats.packets, pkts.len() as u64);
+        (rows, stats)
+    }
+
+    fn cell<'a>(r: &'a FlowRecord, name: &str) -> &'a Value {
+        let i = P
+            .columns()
+            .iter()
+            .position(|c| *c == name)
+            .unwrap_or_else(|| panic!("no column {name}"));
+        &r.values[i]
+    }
+
+    fn f(r: &FlowRecord, name: &str) -> f64 {
+        match cell(r, name) {
+            Value::Float(x) => *x,
+            v => panic!("{name} is {v:?}, expected a double"),
+        }
+    }
+
+    fn i(r: &FlowRecord, name: &str) -> i64 {
+        match cell(r, name) {
+            Value::Int(x) => *x,
+            v => panic!("{name} is {v:?}, expected an integer"),
+        }
+    }
+
+    fn text<'a>(r: &'a FlowRecord, name: &str) -> &'a str {
+        match cell(r, name) {
+            Value::Text(x) => x,
+            v => panic!("{name} is {v:?}, expected text"),
+        }
+    }
+
+    fn counts(r: &FlowRecord) -> (i64, i64) {
+        (i(r, "Total Fwd Packet"), i(r, "Total Bwd packets"))
+    }
+
+    #[test]
+    fn syn_ack_first_flow_is_reversed() {
+        // B's SYN-ACK arrives before A's SYN was captured.
+        let pkts = [
+            tcp(0, false, SYN | ACK, 0, 500),
+            tcp(10, true, ACK, 0, 100),
+            tcp(20, false, ACK, 50, 600),
+        ];
+        let (rows, _) = run(&pkts);
+        let r = &rows[0];
+        assert_eq!(text(r, "Flow ID"), "10.0.0.1-10.0.0.2-40000-80-6");
+        assert_eq!(text(r, "Src IP"), A);
+        assert_eq!(i(r, "Src Port"), 40000);
+        // The SYN-ACK is the first backward packet.
+        assert_eq!(counts(r), (1, 2));
+        assert_eq!(i(r, "FWD Init Win Bytes"), 0);
+        assert_eq!(i(r, "Bwd Init Win Bytes"), 500);
+        // B26: the forward minimum stays 0 when the first packet is backward.
+        assert_eq!(i(r, "Fwd Seg Size Min"), 0);
+        assert_eq!(i(r, "Bwd Seg Size Min"), 20);
+        assert_eq!(i(r, "Bwd Act Data Pkts"), 1);
+    }
+
+    #[test]
+    fn fin_fin_ack_teardown_then_new_syn_starts_a_new_flow() {
+        let pkts = [
+            tcp(0, true, SYN, 0, 1),
+            tcp(10, false, SYN | ACK, 0, 1),
+            tcp(20, true, ACK, 0, 1),
+            tcp(30, true, FIN_ACK, 0, 1),  // first FIN
+            tcp(40, false, FIN_ACK, 0, 1), // FIN from both sides
+            tcp(50, true, ACK, 0, 1),      // last ACK: ready
+            tcp(60, false, ACK, 0, 1),     // stray packet, still absorbed
+            tcp(70, true, SYN, 0, 1),      // new connection on the same ports
+            tcp(80, false, SYN | ACK, 0, 1),
+        ];
+        let (rows, stats) = run(&pkts);
+        assert_eq!(rows.len(), 2);
+        assert_eq!((stats.closed_by_new_syn, stats.closed_at_eof), (1, 1));
+        let (old, new) = (&rows[0], &rows[1]);
+        assert_eq!(counts(old), (4, 3));
+        assert_eq!(i(old, "Flow Duration"), 60);
+        // Per-packet flag counts in header order.
+        assert_eq!(i(old, "FIN Flag Count"), 2);
+        assert_eq!(i(old, "SYN Flag Count"), 2);
+        assert_eq!(i(old, "ACK Flag Count"), 6);
+        assert_eq!(i(old, "RST Flag Count"), 0);
+        // TCP: connection time = the piece's duration.
+        assert_eq!(i(old, "Total Connection Flow Time"), 60);
+        assert_eq!(new.start_us, 70);
+        assert_eq!(text(new, "Src IP"), A);
+        assert_eq!(counts(new), (1, 1));
+        assert_eq!(i(new, "Total Connection Flow Time"), 10);
+    }
+
+    #[test]
+    fn rst_makes_the_flow_ready_but_later_packets_still_join() {
+        let pkts = [
+            tcp(0, true, SYN, 0, 1),
+            tcp(10, false, RST_ACK, 0, 0),
+            tcp(20, true, ACK, 0, 1),
+        ];
+        let (rows, _) = run(&pkts);
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!(counts(r), (2, 1));
+        assert_eq!((i(r, "Fwd RST Flags"), i(r, "Bwd RST Flags")), (0, 1));
+    }
+
+    #[test]
+    fn icmp_flow_splits_only_when_type_and_code_both_change() {
+        let pkts = [
+            icmp(0, true, 8, 0),   // echo request
+            icmp(10, false, 0, 0), // echo reply: same code, stays
+            icmp(20, false, 3, 1), // host unreachable: type and code differ
+        ];
+        let (rows, stats) = run(&pkts);
+        assert_eq!(stats.closed_by_icmp_change, 1);
+        assert_eq!(rows.len(), 2);
+        let (echo, unreach) = (&rows[0], &rows[1]);
+        assert_eq!(counts(echo), (1, 1));
+        assert_eq!((i(echo, "ICMP Type"), i(echo, "ICMP Code")), (8, 0));
+        assert_eq!(i(echo, "Protocol"), 1);
+        // ICMP carries no payload or header bytes in PE, and no connection time.
+        assert_eq!(f(echo, "Total Length of Fwd Packet"), 0.0);
+        assert_eq!(i(echo, "Fwd Header Length"), 0);
+        assert_eq!(i(echo, "Total Connection Flow Time"), 0);
+        // The new flow is oriented by its first packet and written although
+        // it has one packet.
+        assert_eq!(text(unreach, "Src IP"), B);
+        assert_eq!((i(unreach, "ICMP Type"), i(unreach, "ICMP Code")), (3, 1));
+        assert_eq!(counts(unreach), (1, 0));
+    }
+
+    #[test]
+    fn one_packet_flow_prints_minus_one_rates_and_zero_iat() {
+        let (rows, _) = run(&[tcp(0, true, SYN, 0, 1024)]);
+        let r = &rows[0];
+        assert_eq!(cell(r, "Flow Bytes/s"), &Value::Int(-1));
+        assert_eq!(cell(r, "Flow Packets/s"), &Value::Int(-1));
+        assert_eq!(f(r, "Flow IAT Mean"), 0.0);
+        assert_eq!(f(r, "Flow IAT Min"), 0.0);
+        assert_eq!(i(r, "ICMP Type"), -1);
+        let mut line = String::new();
+        format_row(r, &mut line);
+        assert!(line.contains(",0,-1,-1,0.0,0.0,0.0,0.0,"), "{line}");
+    }
+
+    #[test]
+    fn retransmissions_repeat_source_seq_ack_payload_window() {
+        let mut a = tcp(0, true, ACK, 10, 1000);
+        a.tcp_seq = 100;
+        a.tcp_ack = 5;
+        let b = tcp(10, false, ACK, 0, 2000);
+        let mut again = a.clone();
+        again.ts_ns = 20_000;
+        let mut other_seq = a.clone();
+        other_seq.ts_ns = 30_000;
+        other_seq.tcp_seq = 110;
+        let (rows, _) = run(&[a, b, again, other_seq]);
+        let r = &rows[0];
+        assert_eq!(i(r, "Fwd TCP Retrans. Count"), 1);
+        assert_eq!(i(r, "Bwd TCP Retrans. Count"), 0);
+        assert_eq!(i(r, "Total TCP Retrans. Count"), 1);
+    }
+
+    #[test]
+    fn forward_bulk_of_five_packets() {
+        // Five 100-byte forward packets 100 µs apart: the 4th makes a bulk
+        // (4 packets, 400 B, 300 µs), the 5th extends it (5, 500 B, 400 µs).
+        // (Timestamps start at 1 s: the Java code uses 0 as "no candidate".)
+        let t0 = 1_000_000;
+        let pkts: Vec<_> = (0..5)
+            .map(|k| tcp(t0 + k * 100, true, ACK, 100, 1))
+            .collect();
+        let (rows, _) = run(&pkts);
+        let r = &rows[0];
+        assert_eq!(f(r, "Fwd Bytes/Bulk Avg"), 500.0);
+        assert_eq!(f(r, "Fwd Packet/Bulk Avg"), 5.0);
+        assert_eq!(f(r, "Fwd Bulk Rate Avg"), 500.0 / 400e-6);
+        assert_eq!(f(r, "Bwd Bytes/Bulk Avg"), 0.0);
+        // A backward payload packet after the candidate began breaks it.
+        let mut pkts: Vec<_> = (0..3)
+            .map(|k| tcp(t0 + k * 100, true, ACK, 100, 1))
+            .collect();
+        pkts.push(tcp(t0 + 250, false, ACK, 7, 1));
+        pkts.extend((3..5).map(|k| tcp(t0 + k * 100, true, ACK, 100, 1)));
+        let (rows, _) = run(&pkts);
+        assert_eq!(f(&rows[0], "Fwd Bytes/Bulk Avg"), 0.0);
+    }
+
+    #[test]
+    fn subflows_count_gaps_over_one_second() {
+        // Gaps 2 s, 0.5 s, 2.5 s: two subflow breaks.
+        let s = 1_000_000;
+        let pkts = [
+            tcp(0, true, ACK, 10, 1),
+            tcp(2 * s, false, ACK, 0, 1),
+            tcp(2 * s + s / 2, true, ACK, 10, 1),
+            tcp(5 * s, true, ACK, 10, 1),
+        ];
+        let (rows, _) = run(&pkts);
+        let r = &rows[0];
+        assert_eq!(f(r, "Subflow Fwd Packets"), 1.5);
+        assert_eq!(f(r, "Subflow Fwd Bytes"), 15.0);
+        assert_eq!(f(r, "Subflow Bwd Packets"), 0.5);
+        // Down/Up is a real ratio: 1 / 3.
+        assert_eq!(f(r, "Down/Up Ratio"), 1.0 / 3.0);
+        // Without a gap > 1 s the subflow columns are 0.
+        let (rows, _) = run(&pkts[..1]);
+        assert_eq!(f(&rows[0], "Subflow Fwd Packets"), 0.0);
+    }
+
+    #[test]
+    fn timeout_continuation_keeps_direction_and_adds_the_gap() {
+        let t = FLOW_TIMEOUT_US;
+        let pkts = [
+            tcp(0, true, ACK, 0, 1),
+            tcp(10, false, ACK, 0, 1),
+            tcp(t + 100, false, ACK, 0, 1), // age > 120 s: split
+            tcp(t + 200, true, ACK, 0, 1),
+        ];
+        let (rows, stats) = run(&pkts);
+        assert_eq!(stats.closed_by_timeout, 1);
+        let (first, cont) = (&rows[0], &rows[1]);
+        assert_eq!(i(first, "Total Connection Flow Time"), 10);
+        // B's packet stays backward in the continuation.
+        assert_eq!(text(cont, "Src IP"), A);
+        assert_eq!(counts(cont), (1, 1));
+        // 10 (first piece) + gap (t + 100 - 10) + 100 (this piece).
+        assert_eq!(i(cont, "Total Connection Flow Time"), t + 200);
+    }
+
+    #[test]
+    fn udp_after_a_long_silence_starts_a_new_dialogue() {
+        let t = FLOW_TIMEOUT_US;
+        let udp = |ts, fwd: bool| {
+            if fwd {
+                pkt(ts, (A, 5000), (B, 53), 17, 20)
+            } else {
+                pkt(ts, (B, 53), (A, 5000), 17, 20)
+            }
+        };
+        // Gap since the last packet > 120 s: oriented by the new packet.
+        let (rows, _) = run(&[udp(0, true), udp(10, false), udp(t + 20, false)]);
+        assert_eq!(text(&rows[1], "Src IP"), B);
+        assert_eq!(i(&rows[1], "Total Connection Flow Time"), 0);
+        // Age > 120 s but gap ≤ 120 s: a continuation oriented from A.
+        let s = 1_000_000;
+        let (rows, _) = run(&[udp(0, true), udp(100 * s, true), udp(130 * s, false)]);
+        assert_eq!(text(&rows[1], "Src IP"), A);
+        assert_eq!(counts(&rows[1]), (0, 1));
+        assert_eq!(i(&rows[1], "Total Connection Flow Time"), 130 * s);
+    }
+}
