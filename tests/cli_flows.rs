@@ -71,14 +71,39 @@ fn stdout_output_is_deterministic() {
 }
 
 #[test]
+fn default_profile_is_corrected_with_engelen_columns() {
+    let Some(pcap) = reference_pcap() else { return };
+    let out = bin()
+        .args(["flows", "-o", "-"])
+        .arg(&pcap)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        text.lines().next(),
+        Some(maximus_sim::flow::Profile::Engelen.header())
+    );
+    assert!(text.lines().count() > 1);
+}
+
+#[test]
 fn usage_errors_exit_2_and_missing_input_66() {
     let Some(pcap) = reference_pcap() else { return };
-    let a = bin().arg("flows").arg(&pcap).assert().code(2);
+    let a = bin()
+        .args(["flows", "--profile", "cic2017", "--idle-timeout", "10"])
+        .arg(&pcap)
+        .assert()
+        .code(2);
     let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
-    assert!(
-        err.contains("not implemented yet") && err.contains("--profile cic2017"),
-        "{err}"
-    );
+    assert!(err.contains("--profile corrected only"), "{err}");
+    bin()
+        .args(["flows", "--active-timeout", "0"])
+        .arg(&pcap)
+        .assert()
+        .code(2);
     bin()
         .args(["flows", "--profile", "cic2018", "--tz", "+25:00"])
         .arg(&pcap)

@@ -53,7 +53,7 @@ fn every_packet_is_counted_once_on_every_shared_capture() {
     assert!(!files.is_empty());
     let mut checked = 0;
     for path in &files {
-        for profile in [Profile::Cic2017, Profile::Cic2018, Profile::Engelen] {
+        for profile in Profile::ALL {
             let Ok(mut reader) = CaptureReader::open(path) else {
                 continue;
             };

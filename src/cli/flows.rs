@@ -4,7 +4,7 @@ use super::util::{byte_progress, expand_inputs};
 use super::{CliError, exit};
 use crate::capture::{CaptureError, CaptureReader, FileSummary, read_packets};
 use crate::flow::csv::CsvWriter;
-use crate::flow::{FlowError, FlowExtractor, FlowRecord, FlowStats, Profile, TzOffset};
+use crate::flow::{FlowError, FlowExtractor, FlowParams, FlowRecord, FlowStats, Profile, TzOffset};
 use clap::Args;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -33,7 +33,15 @@ Behaviour profile:
              bulk and subflow features, retransmission counts, one-packet
              flows written, UTC timestamps with microseconds. The reference
              runs time-sorted the packets first; this command does not sort
-  corrected  all fixable bugs fixed (default) [not implemented yet]";
+  corrected  the default: engelen's columns with every fixable bug fixed
+             (spec 4.3): RST closes a flow, FIN both ways plus the final ACK
+             closes it, idle and active timeouts (--idle-timeout,
+             --active-timeout) expire flows as capture time advances, direction
+             by (IP, port), any link type, IPv6, real protocol numbers,
+             payload bounded by the IP length, first window of each direction
+             (-1 when none), subflows = gaps > 1 s + 1, final active period
+             recorded, rates 0 for zero-duration flows, one-packet flows
+             written, UTC timestamps with microseconds";
 
 #[derive(Debug, Args)]
 pub struct FlowsArgs {
@@ -53,6 +61,14 @@ pub struct FlowsArgs {
     /// ±HH:MM (the reference CSVs were written at -03:00).
     #[arg(long, default_value = "UTC", allow_hyphen_values = true, value_parser = parse_tz)]
     pub tz: TzOffset,
+    /// Corrected profile: close a flow idle for longer than this many seconds
+    /// [default: 120].
+    #[arg(long, value_name = "SECONDS")]
+    pub idle_timeout: Option<f64>,
+    /// Corrected profile: cut a flow older than this many seconds; the
+    /// connection continues in a new row [default: 3600].
+    #[arg(long, value_name = "SECONDS")]
+    pub active_timeout: Option<f64>,
     /// Print the decode buckets and flow counters of every input to stderr.
     #[arg(long)]
     pub stats: bool,
@@ -112,10 +128,32 @@ fn capture_code(e: &CaptureError) -> i32 {
     }
 }
 
+fn params(args: &FlowsArgs) -> Result<FlowParams, CliError> {
+    let usage = |m: String| CliError::new(exit::USAGE, m);
+    if args.profile != Profile::Corrected
+        && (args.idle_timeout.is_some() || args.active_timeout.is_some())
+    {
+        return Err(usage(format!(
+            "--idle-timeout and --active-timeout apply to --profile corrected only; profile {} has its tool's fixed timeouts",
+            args.profile
+        )));
+    }
+    let defaults = FlowParams::new(args.profile);
+    FlowParams::new(args.profile)
+        .with_tz(args.tz)
+        .with_timeouts(
+            args.idle_timeout
+                .unwrap_or(defaults.idle_timeout_us as f64 / 1e6),
+            args.active_timeout
+                .unwrap_or(defaults.active_timeout_us as f64 / 1e6),
+        )
+        .map_err(|e| usage(e.to_string()))
+}
+
 pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
-    // Refuse an unavailable profile before touching inputs or outputs.
-    FlowExtractor::new(args.profile, args.tz)
-        .map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
+    // Check the settings before touching inputs or outputs.
+    let params = params(args)?;
+    FlowExtractor::with_params(params).map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
     let inputs = expand_inputs(&args.inputs)?;
     let to_stdout = args.output.as_os_str() == "-";
     let mut sink = if to_stdout {
@@ -150,7 +188,7 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
                 continue;
             }
         };
-        let mut x = FlowExtractor::new(args.profile, args.tz)
+        let mut x = FlowExtractor::with_params(params)
             .map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
         let size = std::fs::metadata(path).ok().map(|m| m.len());
         let bar = byte_progress(size, 64 << 20, &path.display().to_string());
@@ -248,11 +286,20 @@ fn flow_counters(out: &mut String, f: &FlowStats) {
         ("  skipped: IPv6 not used by profile", f.skipped_ipv6),
         ("flows written", f.flows_written),
         ("  closed by FIN", f.closed_by_fin),
-        ("  closed by flow timeout", f.closed_by_timeout),
+        ("  closed by flow timeout (max age)", f.closed_by_timeout),
+        ("  closed by RST", f.closed_by_rst),
+        ("  closed by idle timeout", f.closed_by_idle),
+        ("  cut by active timeout", f.closed_by_active_timeout),
+        ("  closed by SYN after teardown", f.closed_by_new_syn),
+        ("  closed by ICMP type/code change", f.closed_by_icmp_change),
         ("  open at end of input", f.closed_at_eof),
         (
             "late packets after early expiry (see docs)",
             f.late_after_expiry,
+        ),
+        (
+            "packets beyond retransmission memory",
+            f.retrans_memory_full,
         ),
     ];
     for (name, n) in rows {

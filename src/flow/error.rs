@@ -20,6 +20,9 @@ pub enum FlowError {
     )]
     BadTimezone { given: String },
 
+    #[error("invalid {name} {value}: expected a positive number of seconds (e.g. {name} 120)")]
+    BadTimeout { name: &'static str, value: f64 },
+
     #[error(
         "cannot write flows to {target}: {source}; check that the destination is writable and the disk is not full"
     )]

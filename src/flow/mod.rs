@@ -10,6 +10,7 @@
 //!   commons-math arithmetic.
 //! - [`v3`]: the CICFlowMeter V3 flow table (profiles `cic2017`, `cic2018`).
 //! - [`pe`]: Engelen's fixed fork (profile `engelen`).
+//! - [`px`]: the corrected profile (`corrected`, the default).
 //! - [`format`]: Java `Double.toString`, V3 timestamps, `--tz` offsets.
 //! - [`profile`], [`record`], [`csv`].
 //!
@@ -31,6 +32,7 @@ pub mod format;
 pub mod key;
 pub mod pe;
 pub mod profile;
+pub mod px;
 pub mod record;
 pub mod stats;
 pub mod v3;
@@ -66,6 +68,12 @@ pub struct FlowStats {
     pub closed_by_timeout: u64,
     /// Written flows still open at the end of the input.
     pub closed_at_eof: u64,
+    /// Written flows closed by a RST (`corrected`).
+    pub closed_by_rst: u64,
+    /// Written flows closed by the idle timeout (`corrected`).
+    pub closed_by_idle: u64,
+    /// Written flows cut by the active timeout (`corrected`).
+    pub closed_by_active_timeout: u64,
     /// Written flows closed by a SYN after their teardown (`engelen`).
     pub closed_by_new_syn: u64,
     /// Written ICMP flows closed by a packet of another type and code (`engelen`).
@@ -102,6 +110,9 @@ impl FlowStats {
         self.closed_at_eof += o.closed_at_eof;
         self.late_after_expiry += o.late_after_expiry;
         self.closed_by_new_syn += o.closed_by_new_syn;
+        self.closed_by_rst += o.closed_by_rst;
+        self.closed_by_idle += o.closed_by_idle;
+        self.closed_by_active_timeout += o.closed_by_active_timeout;
         self.closed_by_icmp_change += o.closed_by_icmp_change;
         self.retrans_memory_full += o.retrans_memory_full;
     }
@@ -116,6 +127,9 @@ impl FlowStats {
             CloseReason::Eof => self.closed_at_eof += 1,
             CloseReason::NewSyn => self.closed_by_new_syn += 1,
             CloseReason::IcmpChange => self.closed_by_icmp_change += 1,
+            CloseReason::Rst => self.closed_by_rst += 1,
+            CloseReason::Idle => self.closed_by_idle += 1,
+            CloseReason::ActiveTimeout => self.closed_by_active_timeout += 1,
         }
     }
 }
@@ -123,10 +137,16 @@ impl FlowStats {
 /// Why a flow was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
-    /// A FIN (V3: the first one).
+    /// A FIN (V3: the first one; corrected: the ACK after FINs both ways).
     Fin,
-    /// The maximum flow age.
+    /// The maximum flow age of the compat profiles.
     Timeout,
+    /// A RST (`corrected`).
+    Rst,
+    /// The idle timeout (`corrected`).
+    Idle,
+    /// The active timeout (`corrected`).
+    ActiveTimeout,
     /// End of input.
     Eof,
     /// A SYN on a torn-down connection (`engelen`).
@@ -139,6 +159,51 @@ pub enum CloseReason {
 enum Engine {
     V3(v3::V3Table),
     Pe(pe::PeTable),
+    Px(px::PxTable),
+}
+
+/// Extractor settings. Timeouts apply to the corrected profile only (the
+/// compat profiles have their tools' fixed rules).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowParams {
+    pub profile: Profile,
+    /// Fixed offset of the `cic2017`/`cic2018` local-time `Timestamp`.
+    pub tz: TzOffset,
+    /// Close a flow idle for longer than this (µs).
+    pub idle_timeout_us: i64,
+    /// Cut a flow older than this (µs); the connection continues in a new flow.
+    pub active_timeout_us: i64,
+}
+
+impl FlowParams {
+    /// `profile` with UTC and the default timeouts (120 s idle, 3600 s active).
+    pub fn new(profile: Profile) -> FlowParams {
+        FlowParams {
+            profile,
+            tz: TzOffset::UTC,
+            idle_timeout_us: px::DEFAULT_IDLE_TIMEOUT_US,
+            active_timeout_us: px::DEFAULT_ACTIVE_TIMEOUT_US,
+        }
+    }
+
+    pub fn with_tz(mut self, tz: TzOffset) -> FlowParams {
+        self.tz = tz;
+        self
+    }
+
+    /// Timeouts in seconds; each must be positive and finite.
+    pub fn with_timeouts(mut self, idle_s: f64, active_s: f64) -> Result<FlowParams, FlowError> {
+        let to_us = |name: &'static str, s: f64| {
+            if s.is_finite() && s > 0.0 && s * 1e6 < i64::MAX as f64 {
+                Ok((s * 1e6).round() as i64)
+            } else {
+                Err(FlowError::BadTimeout { name, value: s })
+            }
+        };
+        self.idle_timeout_us = to_us("--idle-timeout", idle_s)?;
+        self.active_timeout_us = to_us("--active-timeout", active_s)?;
+        Ok(self)
+    }
 }
 
 /// Streaming extractor for one capture: push packets in file order, take
@@ -158,15 +223,32 @@ impl FlowExtractor {
     /// An extractor for `profile`; `tz` is the fixed offset of the compat
     /// profiles' local-time `Timestamp` column.
     pub fn new(profile: Profile, tz: TzOffset) -> Result<FlowExtractor, FlowError> {
+        FlowExtractor::with_params(FlowParams::new(profile).with_tz(tz))
+    }
+
+    /// An extractor with explicit settings.
+    pub fn with_params(params: FlowParams) -> Result<FlowExtractor, FlowError> {
+        let FlowParams { profile, tz, .. } = params;
+        if params.idle_timeout_us <= 0 {
+            return Err(FlowError::BadTimeout {
+                name: "--idle-timeout",
+                value: params.idle_timeout_us as f64 / 1e6,
+            });
+        }
+        if params.active_timeout_us <= 0 {
+            return Err(FlowError::BadTimeout {
+                name: "--active-timeout",
+                value: params.active_timeout_us as f64 / 1e6,
+            });
+        }
         let engine = match profile {
             Profile::Cic2017 => Engine::V3(v3::V3Table::new(true, tz)),
             Profile::Cic2018 => Engine::V3(v3::V3Table::new(false, tz)),
             Profile::Engelen => Engine::Pe(pe::PeTable::new()),
-            Profile::Corrected => {
-                return Err(FlowError::ProfileNotImplemented {
-                    profile: profile.name(),
-                });
-            }
+            Profile::Corrected => Engine::Px(px::PxTable::new(
+                params.idle_timeout_us,
+                params.active_timeout_us,
+            )),
         };
         Ok(FlowExtractor {
             profile,
@@ -191,6 +273,7 @@ impl FlowExtractor {
         match &mut self.engine {
             Engine::V3(t) => t.push(p, &mut self.closed, &mut self.stats),
             Engine::Pe(t) => t.push(p, &mut self.closed, &mut self.stats),
+            Engine::Px(t) => t.push(p, &mut self.closed, &mut self.stats),
         }
         self.stash();
     }
@@ -210,6 +293,7 @@ impl FlowExtractor {
         let horizon = match &mut self.engine {
             Engine::V3(t) => t.horizon(),
             Engine::Pe(t) => t.horizon(),
+            Engine::Px(t) => t.horizon(),
         };
         while let Some(entry) = self.pending.first_entry() {
             if entry.key().0 >= horizon {
@@ -224,6 +308,7 @@ impl FlowExtractor {
         match &mut self.engine {
             Engine::V3(t) => t.finish(&mut self.closed, &mut self.stats),
             Engine::Pe(t) => t.finish(&mut self.closed, &mut self.stats),
+            Engine::Px(t) => t.finish(&mut self.closed, &mut self.stats),
         }
         self.stash();
         out.extend(std::mem::take(&mut self.pending).into_values());

@@ -55,21 +55,21 @@ pub const RETRANS_MEMORY: usize = 65_536;
 
 /// The facts PE takes from a packet.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct PePacket {
-    ts: i64,
-    src: IpAddr,
-    dst: IpAddr,
-    sport: u16,
-    dport: u16,
-    proto: u8,
-    payload: i64,
-    header: i64,
-    window: i32,
-    flags: u8,
-    seq: u32,
-    ack: u32,
-    icmp_type: i32,
-    icmp_code: i32,
+pub(super) struct PePacket {
+    pub(super) ts: i64,
+    pub(super) src: IpAddr,
+    pub(super) dst: IpAddr,
+    pub(super) sport: u16,
+    pub(super) dport: u16,
+    pub(super) proto: u8,
+    pub(super) payload: i64,
+    pub(super) header: i64,
+    pub(super) window: i32,
+    pub(super) flags: u8,
+    pub(super) seq: u32,
+    pub(super) ack: u32,
+    pub(super) icmp_type: i32,
+    pub(super) icmp_code: i32,
 }
 
 impl PePacket {
@@ -122,25 +122,50 @@ impl PePacket {
         Ok(v)
     }
 
-    fn has(&self, flag: u8) -> bool {
-        self.flags & flag != 0
+    /// The corrected profile's view: any link type, IPv4 and IPv6, real
+    /// protocol numbers, payload bounded by the IP length, transport header
+    /// and payload of every protocol the decoder knows, window −1 without TCP.
+    pub(super) fn corrected_from_repr(p: &PacketRepr) -> PePacket {
+        let tcp = p.protocol == ip_proto::TCP;
+        let icmp = p.protocol == ip_proto::ICMP || p.protocol == ip_proto::ICMPV6;
+        PePacket {
+            ts: p.ts_ns.div_euclid(1000),
+            src: p.src,
+            dst: p.dst,
+            sport: p.src_port,
+            dport: p.dst_port,
+            proto: p.protocol,
+            payload: i64::from(p.payload_len),
+            header: i64::from(p.transport_header_len),
+            window: if tcp { i32::from(p.tcp_window) } else { -1 },
+            flags: if tcp { p.tcp_flags.0 } else { 0 },
+            seq: p.tcp_seq,
+            ack: p.tcp_ack,
+            icmp_type: if icmp { i32::from(p.icmp_type) } else { -1 },
+            icmp_code: if icmp { i32::from(p.icmp_code) } else { -1 },
+        }
     }
 
-    fn is_syn_ack(&self) -> bool {
+    /// True when any bit of `mask` is set.
+    pub(super) fn has(&self, mask: u8) -> bool {
+        self.flags & mask != 0
+    }
+
+    pub(super) fn is_syn_ack(&self) -> bool {
         self.has(TcpFlags::SYN) && self.has(TcpFlags::ACK)
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Orientation {
-    src: IpAddr,
-    dst: IpAddr,
-    sport: u16,
-    dport: u16,
+pub(super) struct Orientation {
+    pub(super) src: IpAddr,
+    pub(super) dst: IpAddr,
+    pub(super) sport: u16,
+    pub(super) dport: u16,
 }
 
 impl Orientation {
-    fn of(p: &PePacket) -> Orientation {
+    pub(super) fn of(p: &PePacket) -> Orientation {
         Orientation {
             src: p.src,
             dst: p.dst,
@@ -149,7 +174,7 @@ impl Orientation {
         }
     }
 
-    fn reversed_of(p: &PePacket) -> Orientation {
+    pub(super) fn reversed_of(p: &PePacket) -> Orientation {
         Orientation {
             src: p.dst,
             dst: p.src,
@@ -160,7 +185,7 @@ impl Orientation {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TcpState {
+pub(super) enum TcpState {
     Open,
     FirstFin,
     SecondFin,
@@ -170,7 +195,7 @@ enum TcpState {
 /// Bulk state of one direction (§3.5).
 #[derive(Debug, Clone, Copy, Default)]
 struct Bulk {
-    start: i64,
+    pub(super) start: i64,
     last: i64,
     cnt: i64,
     size: i64,
@@ -235,54 +260,58 @@ impl Bulk {
     }
 }
 
-type RetransKey = (IpAddr, u32, u32, i64, i32);
+pub(super) type RetransKey = (IpAddr, u32, u32, i64, i32);
 
+/// One open flow of the fork; `fixed` switches on the corrected profile's
+/// fixes (see [`super::px`]).
 #[derive(Debug, Clone)]
-struct PeFlow {
-    id: u64,
-    key: FlowKey,
+pub(super) struct PeFlow {
+    /// Corrected-profile semantics instead of the fork's.
+    pub(super) fixed: bool,
+    pub(super) id: u64,
+    pub(super) key: FlowKey,
     /// Orientation of the `Flow ID` text.
-    id_o: Orientation,
-    o: Orientation,
-    proto: u8,
-    start: i64,
-    last_seen: i64,
-    start_active: i64,
-    end_active: i64,
-    fwd_len: Summary,
-    bwd_len: Summary,
-    all_len: Summary,
-    flow_iat: Summary,
-    fwd_iat: Summary,
-    bwd_iat: Summary,
-    active: Summary,
-    idle: Summary,
-    fwd_bytes: i64,
-    bwd_bytes: i64,
-    fwd_last: i64,
-    bwd_last: i64,
-    fwd_header: i64,
-    bwd_header: i64,
+    pub(super) id_o: Orientation,
+    pub(super) o: Orientation,
+    pub(super) proto: u8,
+    pub(super) start: i64,
+    pub(super) last_seen: i64,
+    pub(super) start_active: i64,
+    pub(super) end_active: i64,
+    pub(super) fwd_len: Summary,
+    pub(super) bwd_len: Summary,
+    pub(super) all_len: Summary,
+    pub(super) flow_iat: Summary,
+    pub(super) fwd_iat: Summary,
+    pub(super) bwd_iat: Summary,
+    pub(super) active: Summary,
+    pub(super) idle: Summary,
+    pub(super) fwd_bytes: i64,
+    pub(super) bwd_bytes: i64,
+    pub(super) fwd_last: i64,
+    pub(super) bwd_last: i64,
+    pub(super) fwd_header: i64,
+    pub(super) bwd_header: i64,
     /// PSH, URG, RST, FIN per direction: [fwd, bwd].
-    psh: [i64; 2],
-    urg: [i64; 2],
-    rst: [i64; 2],
-    fin: [i64; 2],
+    pub(super) psh: [i64; 2],
+    pub(super) urg: [i64; 2],
+    pub(super) rst: [i64; 2],
+    pub(super) fin: [i64; 2],
     /// FIN, SYN, RST, PSH, ACK, URG, CWR, ECE.
-    flags: [i64; 8],
-    init_win_fwd: i32,
-    init_win_bwd: i32,
-    act_data: [i64; 2],
-    min_seg: [i64; 2],
-    sf_last: Option<i64>,
-    sf_count: i64,
+    pub(super) flags: [i64; 8],
+    pub(super) init_win_fwd: i32,
+    pub(super) init_win_bwd: i32,
+    pub(super) act_data: [i64; 2],
+    pub(super) min_seg: [i64; 2],
+    pub(super) sf_last: Option<i64>,
+    pub(super) sf_count: i64,
     bulk: [Bulk; 2],
-    retrans_seen: HashSet<RetransKey>,
-    retrans: [i64; 2],
-    cumulative: i64,
-    state: TcpState,
-    icmp_type: i32,
-    icmp_code: i32,
+    pub(super) retrans_seen: HashSet<RetransKey>,
+    pub(super) retrans: [i64; 2],
+    pub(super) cumulative: i64,
+    pub(super) state: TcpState,
+    pub(super) icmp_type: i32,
+    pub(super) icmp_code: i32,
 }
 
 const FLAG_ORDER: [u8; 8] = [
@@ -297,7 +326,9 @@ const FLAG_ORDER: [u8; 8] = [
 ];
 
 impl PeFlow {
-    fn new(
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        fixed: bool,
         id: u64,
         key: FlowKey,
         p: &PePacket,
@@ -306,7 +337,9 @@ impl PeFlow {
         retrans_seen: HashSet<RetransKey>,
         stats: &mut FlowStats,
     ) -> PeFlow {
+        let init_win = if fixed { -1 } else { 0 };
         let mut f = PeFlow {
+            fixed,
             id,
             key,
             id_o,
@@ -335,8 +368,8 @@ impl PeFlow {
             rst: [0; 2],
             fin: [0; 2],
             flags: [0; 8],
-            init_win_fwd: 0,
-            init_win_bwd: 0,
+            init_win_fwd: init_win,
+            init_win_bwd: init_win,
             act_data: [0; 2],
             min_seg: [0; 2],
             sf_last: None,
@@ -374,12 +407,17 @@ impl PeFlow {
         f
     }
 
-    /// 0 forward, 1 backward (source IP only, like the Java tool).
+    /// 0 forward, 1 backward: source IP only, like the Java tool; the
+    /// corrected profile compares (IP, port) (B22).
     fn dir(&self, p: &PePacket) -> usize {
-        usize::from(p.src != self.o.src)
+        if self.fixed {
+            usize::from((p.src, p.sport) != (self.o.src, self.o.sport))
+        } else {
+            usize::from(p.src != self.o.src)
+        }
     }
 
-    fn packets(&self) -> u64 {
+    pub(super) fn packets(&self) -> u64 {
         self.fwd_len.n() + self.bwd_len.n()
     }
 
@@ -435,8 +473,19 @@ impl PeFlow {
     }
 
     /// `addPacket`.
-    fn add(&mut self, p: &PePacket, stats: &mut FlowStats) {
+    pub(super) fn add(&mut self, p: &PePacket, stats: &mut FlowStats) {
         let d = self.dir(p);
+        // Corrected: minimum header and init window from each direction's
+        // first packet (B13, B26).
+        let first_in_dir = [self.fwd_len.n(), self.bwd_len.n()][d] == 0;
+        if self.fixed && first_in_dir {
+            self.min_seg[d] = p.header;
+            if d == 0 {
+                self.init_win_fwd = p.window;
+            } else {
+                self.init_win_bwd = p.window;
+            }
+        }
         self.update_bulk(p, d);
         self.update_subflows(p.ts);
         self.count_flags(p);
@@ -452,7 +501,7 @@ impl PeFlow {
             }
             self.fwd_last = p.ts;
         } else {
-            if self.init_win_bwd == 0 {
+            if !self.fixed && self.init_win_bwd == 0 {
                 self.init_win_bwd = p.window;
             }
             self.bwd_len.add(len);
@@ -469,7 +518,29 @@ impl PeFlow {
         self.last_seen = p.ts;
     }
 
-    fn update_active_idle(&mut self, ts: i64) {
+    /// TCP teardown state after packet `p` was added (spec §2.3).
+    pub(super) fn update_teardown(&mut self, p: &PePacket) {
+        if p.has(TcpFlags::FIN) {
+            if self.state == TcpState::Open {
+                self.state = TcpState::FirstFin;
+            } else if self.state == TcpState::FirstFin && self.fin[0] > 0 && self.fin[1] > 0 {
+                self.state = TcpState::SecondFin;
+            }
+        } else if p.has(TcpFlags::RST)
+            || (p.has(TcpFlags::ACK) && self.state == TcpState::SecondFin)
+        {
+            self.state = TcpState::Ready;
+        }
+    }
+
+    /// An ICMP packet whose type and code both differ from the flow's.
+    pub(super) fn is_icmp_change(&self, p: &PePacket) -> bool {
+        (self.proto == ip_proto::ICMP || self.proto == ip_proto::ICMPV6)
+            && self.icmp_code != p.icmp_code
+            && self.icmp_type != p.icmp_type
+    }
+
+    pub(super) fn update_active_idle(&mut self, ts: i64) {
         if ts - self.end_active > ACTIVITY_TIMEOUT_US {
             if self.end_active - self.start_active > 0 {
                 self.active
@@ -483,12 +554,12 @@ impl PeFlow {
         }
     }
 
-    fn duration(&self) -> i64 {
+    pub(super) fn duration(&self) -> i64 {
         self.last_seen - self.start
     }
 
     /// Connection time including this piece (TCP/UDP only).
-    fn cumulative_at_close(&self) -> i64 {
+    pub(super) fn cumulative_at_close(&self) -> i64 {
         if self.proto == ip_proto::TCP || self.proto == ip_proto::UDP {
             self.cumulative + self.duration()
         } else {
@@ -496,7 +567,7 @@ impl PeFlow {
         }
     }
 
-    fn record(&self) -> FlowRecord {
+    pub(super) fn record(&self) -> FlowRecord {
         use Value::{Float, Int, Text};
         let mut v = Vec::with_capacity(94);
         let (n_fwd, n_bwd) = (self.fwd_len.n(), self.bwd_len.n());
@@ -528,6 +599,9 @@ impl PeFlow {
         if duration != 0 {
             v.push(Float((self.fwd_bytes + self.bwd_bytes) as f64 / secs));
             v.push(Float(self.packets() as f64 / secs));
+        } else if self.fixed {
+            // B18: no rate over an empty interval.
+            v.extend([0.0; 2].map(Float));
         } else {
             v.extend([-1; 2].map(Int));
         }
@@ -591,11 +665,13 @@ impl PeFlow {
             v.push(Float(b.packets_per_bulk()));
             v.push(Float(b.rate()));
         }
+        // Corrected: subflows = gaps > 1 s plus one (B10).
+        let subflows = self.sf_count + i64::from(self.fixed);
         let sf = |x: f64| {
-            if self.sf_count <= 0 {
+            if subflows <= 0 {
                 0.0
             } else {
-                x / self.sf_count as f64
+                x / subflows as f64
             }
         };
         v.push(Float(sf(n_fwd as f64)));
@@ -606,7 +682,12 @@ impl PeFlow {
         v.push(Int(i64::from(self.init_win_bwd)));
         v.extend(self.act_data.map(Int));
         v.extend(self.min_seg.map(Int));
-        for s in [&self.active, &self.idle] {
+        // Corrected: the last active period counts too (B17).
+        let mut active = self.active;
+        if self.fixed && self.end_active - self.start_active > 0 {
+            active.add((self.end_active - self.start_active) as f64);
+        }
+        for s in [&active, &self.idle] {
             if s.n() > 0 {
                 v.extend([s.mean(), s.std(), s.max(), s.min()].map(Float));
             } else {
@@ -676,15 +757,15 @@ impl PeTable {
         let own = Orientation::of(p);
         Box::new(match inherit {
             Some((o, seen, cumulative)) => {
-                let mut f = PeFlow::new(id, key, p, o, own, seen, stats);
+                let mut f = PeFlow::new(false, id, key, p, o, own, seen, stats);
                 f.cumulative = cumulative;
                 f
             }
             None if p.is_syn_ack() => {
                 let r = Orientation::reversed_of(p);
-                PeFlow::new(id, key, p, r, r, HashSet::new(), stats)
+                PeFlow::new(false, id, key, p, r, r, HashSet::new(), stats)
             }
-            None => PeFlow::new(id, key, p, own, own, HashSet::new(), stats),
+            None => PeFlow::new(false, id, key, p, own, own, HashSet::new(), stats),
         })
     }
 
@@ -760,32 +841,14 @@ impl PeTable {
                     Self::close(&flow, why, out, stats);
                     let t = Self::tombstone(*flow);
                     self.successor(key, &p, t, stats)
-                } else if p.has(TcpFlags::FIN) {
+                } else if p.has(TcpFlags::FIN | TcpFlags::RST | TcpFlags::ACK) {
+                    // FIN, then RST, then ACK branches of the fork: each adds
+                    // the packet, then moves the teardown state.
                     flow.update_active_idle(p.ts);
                     flow.add(&p, stats);
-                    if flow.state == TcpState::Open {
-                        flow.state = TcpState::FirstFin;
-                    } else if flow.state == TcpState::FirstFin && flow.fin[0] > 0 && flow.fin[1] > 0
-                    {
-                        flow.state = TcpState::SecondFin;
-                    }
+                    flow.update_teardown(&p);
                     flow
-                } else if p.has(TcpFlags::RST) {
-                    flow.update_active_idle(p.ts);
-                    flow.add(&p, stats);
-                    flow.state = TcpState::Ready;
-                    flow
-                } else if p.has(TcpFlags::ACK) {
-                    flow.update_active_idle(p.ts);
-                    flow.add(&p, stats);
-                    if flow.state == TcpState::SecondFin {
-                        flow.state = TcpState::Ready;
-                    }
-                    flow
-                } else if flow.proto == ip_proto::ICMP
-                    && flow.icmp_code != p.icmp_code
-                    && flow.icmp_type != p.icmp_type
-                {
+                } else if flow.is_icmp_change(&p) {
                     Self::close(&flow, CloseReason::IcmpChange, out, stats);
                     self.open(key, &p, None, stats)
                 } else {

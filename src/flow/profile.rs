@@ -19,7 +19,7 @@ pub enum Profile {
     Cic2018,
     /// PE: GintsEngelen's fixed fork, 94 columns.
     Engelen,
-    /// PX: every fixable bug fixed (not implemented yet); the default.
+    /// PX: every fixable bug fixed (spec §4.3), `engelen` columns; the default.
     #[default]
     Corrected,
 }
@@ -69,7 +69,7 @@ impl Profile {
 
     /// True when the extractor can run this profile.
     pub fn is_implemented(self) -> bool {
-        matches!(self, Profile::Cic2017 | Profile::Cic2018 | Profile::Engelen)
+        true
     }
 }
 
