@@ -35,6 +35,8 @@ pub mod profile;
 pub mod px;
 pub mod record;
 pub mod stats;
+#[cfg(test)]
+mod testutil;
 pub mod v3;
 
 pub use error::FlowError;

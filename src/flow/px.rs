@@ -241,3 +241,207 @@ impl PxTable {
         self.deadlines.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Hand-built sequences for the corrected profile; expected values follow
+    //! from spec §4.3 and the module doc, worked out in the comments.
+
+    use super::*;
+    use crate::capture::TcpFlags;
+    use crate::flow::testutil::{A, B, Cells, pkt, run_with, tcp};
+    use crate::flow::{FlowParams, Profile, Value};
+
+    const C: Cells = Cells(Profile::Corrected);
+    const SYN: u8 = TcpFlags::SYN;
+    const ACK: u8 = TcpFlags::ACK;
+    const FIN_ACK: u8 = TcpFlags::FIN | TcpFlags::ACK;
+    const S: i64 = 1_000_000;
+    /// Realistic base time (the bulk logic treats 0 as "unset").
+    const T0: i64 = 1_700_000_000 * S;
+
+    fn params() -> FlowParams {
+        FlowParams::new(Profile::Corrected)
+    }
+
+    fn counts(r: &FlowRecord) -> (i64, i64) {
+        (C.i(r, "Total Fwd Packet"), C.i(r, "Total Bwd packets"))
+    }
+
+    #[test]
+    fn rst_closes_the_flow_including_the_rst() {
+        let pkts = [
+            tcp(T0, true, SYN, 0, 1),
+            tcp(T0 + 10, false, TcpFlags::RST | ACK, 0, 0),
+            tcp(T0 + 20, true, ACK, 0, 1),
+        ];
+        let (rows, stats) = run_with(params(), &pkts);
+        assert_eq!((stats.closed_by_rst, stats.closed_at_eof), (1, 1));
+        assert_eq!(counts(&rows[0]), (1, 1));
+        assert_eq!(C.i(&rows[0], "Bwd RST Flags"), 1);
+        // The stray ACK is a one-packet flow, written.
+        assert_eq!(counts(&rows[1]), (1, 0));
+    }
+
+    #[test]
+    fn fin_both_ways_then_ack_closes_including_the_ack() {
+        let pkts = [
+            tcp(T0, true, SYN, 0, 1),
+            tcp(T0 + 10, false, SYN | ACK, 0, 1),
+            tcp(T0 + 20, true, ACK, 0, 1),
+            tcp(T0 + 30, true, FIN_ACK, 0, 1),
+            tcp(T0 + 40, false, FIN_ACK, 0, 1),
+            tcp(T0 + 50, true, ACK, 0, 1),
+        ];
+        let (rows, stats) = run_with(params(), &pkts);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(stats.closed_by_fin, 1);
+        assert_eq!(counts(&rows[0]), (4, 2));
+        assert_eq!(C.i(&rows[0], "Flow Duration"), 50);
+        assert_eq!(C.i(&rows[0], "Total Connection Flow Time"), 50);
+    }
+
+    #[test]
+    fn idle_timeout_expires_with_capture_time_not_the_next_packet() {
+        let idle = DEFAULT_IDLE_TIMEOUT_US;
+        let other = |ts| pkt(ts, ("10.9.9.9", 1), ("10.9.9.8", 2), 17, 1);
+        let pkts = [
+            tcp(T0, true, ACK, 0, 1),
+            tcp(T0 + 10, false, ACK, 0, 1),
+            other(T0 + 10 + idle + 1),
+            tcp(T0 + 10 + idle + 2, false, ACK, 0, 1),
+        ];
+        let mut x = crate::flow::FlowExtractor::with_params(params()).unwrap();
+        let mut rows = Vec::new();
+        for p in &pkts[..3] {
+            x.push(p);
+            x.take_ready(&mut rows);
+        }
+        // The first flow is written before the input ends.
+        assert_eq!(rows.len(), 1);
+        assert_eq!(C.i(&rows[0], "Flow Duration"), 10);
+        x.push(&pkts[3]);
+        let stats = x.finish(&mut rows);
+        assert_eq!(stats.closed_by_idle, 1);
+        // B's late packet opens a new flow oriented from B.
+        let last = rows
+            .iter()
+            .find(|r| r.start_us == T0 + 10 + idle + 2)
+            .unwrap();
+        assert_eq!(C.text(last, "Src IP"), B);
+        // Exactly `idle` after the last packet is not yet idle.
+        let pkts = [
+            tcp(T0, true, ACK, 0, 1),
+            tcp(T0 + 10, false, ACK, 0, 1),
+            tcp(T0 + 10 + idle, false, ACK, 0, 1),
+        ];
+        let (rows, _) = run_with(params(), &pkts);
+        assert_eq!(rows.len(), 1);
+    }
+
+    #[test]
+    fn active_timeout_cuts_and_the_connection_continues() {
+        // Active timeout 25 s, a packet every 10 s: the clock passes 25 s at
+        // the packet of 30 s, which goes to a continuation piece.
+        let p = params().with_timeouts(120.0, 25.0).unwrap();
+        let pkts = [
+            tcp(T0, true, ACK, 0, 1),
+            tcp(T0 + 10 * S, true, ACK, 0, 1),
+            tcp(T0 + 20 * S, true, ACK, 0, 1),
+            tcp(T0 + 30 * S, false, ACK, 0, 1),
+            tcp(T0 + 40 * S, true, ACK, 0, 1),
+        ];
+        let (rows, stats) = run_with(p, &pkts);
+        assert_eq!(stats.closed_by_active_timeout, 1);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(C.i(&rows[0], "Flow Duration"), 20 * S);
+        assert_eq!(C.i(&rows[0], "Total Connection Flow Time"), 20 * S);
+        let cont = &rows[1];
+        assert_eq!(C.text(cont, "Src IP"), A);
+        assert_eq!(counts(cont), (1, 1));
+        // 20 s (first piece) + 10 s gap + 10 s (this piece).
+        assert_eq!(C.i(cont, "Total Connection Flow Time"), 40 * S);
+    }
+
+    #[test]
+    fn direction_uses_ports_too() {
+        let h = "127.0.0.1";
+        let pkts = [
+            pkt(T0, (h, 1000), (h, 80), 17, 5),
+            pkt(T0 + 1, (h, 80), (h, 1000), 17, 7),
+        ];
+        let (rows, _) = run_with(params(), &pkts);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(counts(&rows[0]), (1, 1));
+        assert_eq!(C.f(&rows[0], "Total Length of Bwd Packet"), 7.0);
+    }
+
+    #[test]
+    fn init_windows_and_header_minima_per_direction() {
+        let mut synack = tcp(T0 + 10, false, SYN | ACK, 0, 0);
+        synack.transport_header_len = 24;
+        let pkts = [
+            tcp(T0, true, SYN, 0, 100),
+            synack,
+            tcp(T0 + 20, false, ACK, 0, 300),
+        ];
+        let (rows, _) = run_with(params(), &pkts);
+        let r = &rows[0];
+        // First backward window, even if 0 (the fork takes the first non-zero).
+        assert_eq!(C.i(r, "FWD Init Win Bytes"), 100);
+        assert_eq!(C.i(r, "Bwd Init Win Bytes"), 0);
+        assert_eq!(C.i(r, "Fwd Seg Size Min"), 20);
+        assert_eq!(C.i(r, "Bwd Seg Size Min"), 20);
+        // No TCP, no backward packet: both windows absent (-1).
+        let (rows, _) = run_with(params(), &[pkt(T0, (A, 1), (B, 2), 17, 3)]);
+        assert_eq!(C.i(&rows[0], "FWD Init Win Bytes"), -1);
+        assert_eq!(C.i(&rows[0], "Bwd Init Win Bytes"), -1);
+    }
+
+    #[test]
+    fn one_packet_flow_has_zero_rates() {
+        let (rows, _) = run_with(params(), &[tcp(T0, true, SYN, 0, 1)]);
+        let r = &rows[0];
+        assert_eq!(C.cell(r, "Flow Bytes/s"), &Value::Float(0.0));
+        assert_eq!(C.cell(r, "Flow Packets/s"), &Value::Float(0.0));
+        assert_eq!(C.i(r, "Flow Duration"), 0);
+    }
+
+    #[test]
+    fn subflows_are_gaps_plus_one_and_last_active_period_counts() {
+        // 0, 2 s, 8 s, 9 s: one active period of 2 s closed by a 6 s idle
+        // gap, the final one (1 s) recorded at close; gaps > 1 s: 2 s, 6 s
+        // -> 3 subflows.
+        let pkts = [
+            tcp(T0, true, ACK, 10, 1),
+            tcp(T0 + 2 * S, true, ACK, 10, 1),
+            tcp(T0 + 8 * S, true, ACK, 10, 1),
+            tcp(T0 + 9 * S, false, ACK, 0, 1),
+        ];
+        let (rows, _) = run_with(params(), &pkts);
+        let r = &rows[0];
+        assert_eq!(C.f(r, "Subflow Fwd Packets"), 1.0);
+        assert_eq!(C.f(r, "Subflow Fwd Bytes"), 10.0);
+        assert_eq!(C.f(r, "Active Mean"), 1.5e6);
+        assert_eq!(C.f(r, "Active Max"), 2e6);
+        assert_eq!(C.f(r, "Active Min"), 1e6);
+        assert_eq!(C.f(r, "Idle Mean"), 6e6);
+    }
+
+    #[test]
+    fn ipv6_any_link_type_and_icmp_bytes() {
+        let mut v6 = pkt(T0, ("2001:db8::1", 5353), ("2001:db8::2", 53), 17, 30);
+        v6.link_type = 113; // Linux SLL
+        let mut echo = pkt(T0 + 5, (A, 0), (B, 0), 1, 56);
+        echo.icmp_type = 8;
+        let (rows, stats) = run_with(params(), &[v6, echo]);
+        assert_eq!((stats.skipped_ipv6, stats.skipped_link_type), (0, 0));
+        let (r6, ri) = (&rows[0], &rows[1]);
+        assert_eq!(C.text(r6, "Flow ID"), "2001:db8::1-2001:db8::2-5353-53-17");
+        assert_eq!(C.f(r6, "Total Length of Fwd Packet"), 30.0);
+        assert_eq!(C.i(ri, "Protocol"), 1);
+        assert_eq!(C.i(ri, "ICMP Type"), 8);
+        assert_eq!(C.f(ri, "Total Length of Fwd Packet"), 56.0);
+        assert_eq!(C.i(ri, "Fwd Header Length"), 8);
+    }
+}
