@@ -29,36 +29,81 @@ pub fn java_double(x: f64, out: &mut String) {
         out.push_str("0.0");
         return;
     }
+    // Fast path: integral values in plain notation (`714.0`, `40960.0`).
+    if (1.0..1e7).contains(&a) && a.fract() == 0.0 {
+        let _ = write!(out, "{}.0", a as u64);
+        return;
+    }
     // Rust's `{:e}` gives the shortest digits that round-trip: `d.ddde-5`.
-    let sci = format!("{a:e}");
+    let mut buf = StackBuf::default();
+    let _ = write!(buf, "{a:e}");
+    let sci = buf.as_str();
     let (mantissa, exp) = match sci.split_once('e') {
         Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (sci.as_str(), 0),
+        None => (sci, 0),
     };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let (first, rest) = digits.split_at(1);
+    let (first, rest) = match mantissa.split_once('.') {
+        Some((f, r)) => (f, r),
+        None => (mantissa, ""),
+    };
     if (1e-3..1e7).contains(&a) {
         if exp >= 0 {
-            let int_len = exp as usize + 1;
-            if digits.len() <= int_len {
-                out.push_str(&digits);
-                out.extend(std::iter::repeat_n('0', int_len - digits.len()));
+            // `exp` (< 7) digits of `rest` move before the point.
+            let int_extra = exp as usize;
+            out.push_str(first);
+            if rest.len() <= int_extra {
+                out.push_str(rest);
+                out.extend(std::iter::repeat_n('0', int_extra - rest.len()));
                 out.push_str(".0");
             } else {
-                out.push_str(&digits[..int_len]);
+                out.push_str(&rest[..int_extra]);
                 out.push('.');
-                out.push_str(&digits[int_len..]);
+                out.push_str(&rest[int_extra..]);
             }
         } else {
             out.push_str("0.");
             out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
-            out.push_str(&digits);
+            out.push_str(first);
+            out.push_str(rest);
         }
     } else {
         out.push_str(first);
         out.push('.');
         out.push_str(if rest.is_empty() { "0" } else { rest });
         let _ = write!(out, "E{exp}");
+    }
+}
+
+/// A fixed buffer for one formatted float (`{:e}` of an f64 needs < 32 bytes).
+struct StackBuf {
+    bytes: [u8; 40],
+    len: usize,
+}
+
+impl Default for StackBuf {
+    fn default() -> StackBuf {
+        StackBuf {
+            bytes: [0; 40],
+            len: 0,
+        }
+    }
+}
+
+impl StackBuf {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.bytes.len() {
+            return Err(std::fmt::Error);
+        }
+        self.bytes[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -198,6 +243,27 @@ mod tests {
             (1.1111111111111112, "1.1111111111111112"),
         ] {
             assert_eq!(java_double_string(x), s, "{x:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn java_doubles_round_trip_in_the_right_notation(bits in proptest::num::u64::ANY) {
+            let x = f64::from_bits(bits);
+            proptest::prop_assume!(x.is_finite());
+            let s = java_double_string(x);
+            proptest::prop_assert_eq!(s.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{}", s);
+            let sci = s.contains('E');
+            let a = x.abs();
+            proptest::prop_assert_eq!(sci, a != 0.0 && !(1e-3..1e7).contains(&a), "{}", s);
+            proptest::prop_assert!(s.contains('.'), "{}", s);
+        }
+
+        #[test]
+        fn java_doubles_of_integers_and_ratios(n in 0u64..100_000_000, d in 1u64..1000) {
+            let x = n as f64 / d as f64;
+            let s = java_double_string(x);
+            proptest::prop_assert_eq!(s.parse::<f64>().unwrap(), x, "{}", s);
         }
     }
 

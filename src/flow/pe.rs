@@ -822,6 +822,18 @@ impl PeTable {
         };
         self.max_ts = self.max_ts.max(p.ts);
         let key = FlowKey::canonical(p.src, p.dst, p.sport, p.dport, p.proto);
+        // Fast path: the packet joins its open flow.
+        if let Some(Slot::Open(flow)) = self.flows.get_mut(&key)
+            && p.ts - flow.start <= FLOW_TIMEOUT_US
+            && !(flow.state == TcpState::Ready && p.has(TcpFlags::SYN))
+            && !flow.is_icmp_change(&p)
+        {
+            flow.update_active_idle(p.ts);
+            flow.add(&p, stats);
+            flow.update_teardown(&p);
+            self.expire(out, stats);
+            return;
+        }
         let next = match self.flows.remove(&key) {
             None => self.open(key, &p, None, stats),
             Some(Slot::Expired(t)) => {

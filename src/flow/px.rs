@@ -135,6 +135,26 @@ impl PxTable {
         self.clock = self.clock.max(p.ts);
         self.expire(out, stats);
         let key = FlowKey::canonical(p.src, p.dst, p.sport, p.dport, p.proto);
+        // Fast path: the packet joins its open flow, which stays open.
+        if let Some(Slot::Open(flow)) = self.flows.get_mut(&key)
+            && !flow.is_icmp_change(&p)
+        {
+            flow.update_active_idle(p.ts);
+            flow.add(&p, stats);
+            flow.update_teardown(&p);
+            if !p.has(TcpFlags::RST) && flow.state != TcpState::Ready {
+                return;
+            }
+            if let Some(Slot::Open(flow)) = self.flows.remove(&key) {
+                let why = if p.has(TcpFlags::RST) {
+                    CloseReason::Rst
+                } else {
+                    CloseReason::Fin
+                };
+                Self::close(&flow, why, out, stats);
+            }
+            return;
+        }
         let mut flow = match self.flows.remove(&key) {
             None => self.open(key, &p, None, stats),
             Some(Slot::Cut(c)) => self.open(key, &p, Some(*c), stats),

@@ -441,6 +441,16 @@ impl V3Table {
         };
         self.max_ts = self.max_ts.max(p.ts);
         let key = FlowKey::cic_v3(p.src, p.dst, p.sport, p.dport, p.proto);
+        // Fast path: the packet joins its open flow.
+        if let Some(Slot::Open(flow)) = self.flows.get_mut(&key)
+            && p.ts - flow.start <= FLOW_TIMEOUT_US
+            && !p.has(TcpFlags::FIN)
+        {
+            flow.update_active_idle(p.ts);
+            flow.add(&p);
+            self.expire(out, stats);
+            return;
+        }
         match self.flows.remove(&key) {
             Some(Slot::Open(mut flow)) => {
                 if p.ts - flow.start > FLOW_TIMEOUT_US {
