@@ -119,3 +119,38 @@ fn usage_errors_exit_2_and_missing_input_66() {
         .assert()
         .code(66);
 }
+
+#[test]
+fn engelen_with_full_sort_reproduces_the_nmap_reference_through_the_binary() {
+    let Some(pcap) = reference_pcap() else { return };
+    let dir = pcap
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("engelen-fixed/nmap-ss");
+    let out = bin()
+        .args(["flows", "--profile", "engelen", "--sort=full", "-o", "-"])
+        .arg(dir.join("dump.pcap"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    // Rows as text without the Label and labeller columns, order-free.
+    let rows = |t: &str| {
+        let mut v: Vec<String> = t
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').take(93).collect::<Vec<_>>().join(","))
+            .collect();
+        v.sort();
+        v
+    };
+    let theirs = std::fs::read_to_string(dir.join("cicflowmeter.csv")).unwrap();
+    assert_eq!(rows(&String::from_utf8(out).unwrap()), rows(&theirs));
+    bin()
+        .args(["flows", "--profile", "engelen", "--sort=soon", "-o", "-"])
+        .arg(dir.join("dump.pcap"))
+        .assert()
+        .code(2);
+}

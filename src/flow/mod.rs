@@ -12,6 +12,7 @@
 //! - [`pe`]: Engelen's fixed fork (profile `engelen`).
 //! - [`px`]: the corrected profile (`corrected`, the default).
 //! - [`format`]: Java `Double.toString`, V3 timestamps, `--tz` offsets.
+//! - [`reorder`]: optional stable time-sort pre-pass.
 //! - [`profile`], [`record`], [`csv`].
 //!
 //! Invariants:
@@ -34,6 +35,7 @@ pub mod pe;
 pub mod profile;
 pub mod px;
 pub mod record;
+pub mod reorder;
 pub mod stats;
 #[cfg(test)]
 mod testutil;
