@@ -9,7 +9,10 @@
 //! - one flow per unordered 5-tuple; `Flow ID` and Src/Dst are the first
 //!   packet's orientation, except that a flow whose first packet is a SYN-ACK
 //!   is created reversed; later packets are forward iff their source IP is the
-//!   flow's source IP;
+//!   flow's source IP. A flow that replaces a written one on the same 5-tuple
+//!   keeps the old `Flow ID` (the fork's generator reuses the old map key,
+//!   which is also the packet's cached id; read from the code, not covered by
+//!   the reference pairs);
 //! - TCP teardown state: first FIN, then a FIN once both directions sent one,
 //!   then an ACK (without FIN/RST) → ready; any RST → ready. A ready flow keeps
 //!   absorbing packets until a SYN on the same 5-tuple (which starts a new
@@ -713,6 +716,7 @@ impl PeFlow {
 #[derive(Debug)]
 struct Tombstone {
     o: Orientation,
+    id_o: Orientation,
     start: i64,
     last_seen: i64,
     ready: bool,
@@ -744,29 +748,30 @@ impl PeTable {
         }
     }
 
+    /// A new flow. `old_id`: the `Flow ID` orientation of the flow this one
+    /// replaces (the fork's generator keeps the map key, and the packet's
+    /// cached flow id, of the old flow); `inherit`: Src/Dst, retransmission
+    /// memory and connection time of a continued connection.
     fn open(
         &mut self,
         key: FlowKey,
         p: &PePacket,
+        old_id: Option<Orientation>,
         inherit: Option<(Orientation, HashSet<RetransKey>, i64)>,
         stats: &mut FlowStats,
     ) -> Box<PeFlow> {
         let id = self.next_id;
         self.next_id += 1;
         self.by_start.push(Reverse((p.ts, id, key)));
-        let own = Orientation::of(p);
-        Box::new(match inherit {
-            Some((o, seen, cumulative)) => {
-                let mut f = PeFlow::new(false, id, key, p, o, own, seen, stats);
-                f.cumulative = cumulative;
-                f
-            }
-            None if p.is_syn_ack() => {
-                let r = Orientation::reversed_of(p);
-                PeFlow::new(false, id, key, p, r, r, HashSet::new(), stats)
-            }
-            None => PeFlow::new(false, id, key, p, own, own, HashSet::new(), stats),
-        })
+        let (o, seen, cumulative) = match inherit {
+            Some(i) => i,
+            None if p.is_syn_ack() => (Orientation::reversed_of(p), HashSet::new(), 0),
+            None => (Orientation::of(p), HashSet::new(), 0),
+        };
+        let id_o = old_id.unwrap_or(o);
+        let mut f = PeFlow::new(false, id, key, p, o, id_o, seen, stats);
+        f.cumulative = cumulative;
+        Box::new(f)
     }
 
     fn close(flow: &PeFlow, why: CloseReason, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
@@ -786,16 +791,18 @@ impl PeTable {
         let udp_new_dialogue = t.proto == ip_proto::UDP && p.ts - t.last_seen > FLOW_TIMEOUT_US;
         let tcp_or_udp = p.proto == ip_proto::TCP || p.proto == ip_proto::UDP;
         if (t.ready && p.has(TcpFlags::SYN)) || udp_new_dialogue || !tcp_or_udp {
-            self.open(key, p, None, stats)
+            self.open(key, p, Some(t.id_o), None, stats)
         } else {
             let cumulative = t.cumulative + (p.ts - t.last_seen);
-            self.open(key, p, Some((t.o, t.retrans_seen, cumulative)), stats)
+            let inherit = Some((t.o, t.retrans_seen, cumulative));
+            self.open(key, p, Some(t.id_o), inherit, stats)
         }
     }
 
     fn tombstone(flow: PeFlow) -> Tombstone {
         Tombstone {
             o: flow.o,
+            id_o: flow.id_o,
             start: flow.start,
             last_seen: flow.last_seen,
             ready: flow.state == TcpState::Ready,
@@ -835,7 +842,7 @@ impl PeTable {
             return;
         }
         let next = match self.flows.remove(&key) {
-            None => self.open(key, &p, None, stats),
+            None => self.open(key, &p, None, None, stats),
             Some(Slot::Expired(t)) => {
                 if p.ts - t.start <= FLOW_TIMEOUT_US && !(t.ready && p.has(TcpFlags::SYN)) {
                     stats.late_after_expiry += 1;
@@ -862,7 +869,7 @@ impl PeTable {
                     flow
                 } else if flow.is_icmp_change(&p) {
                     Self::close(&flow, CloseReason::IcmpChange, out, stats);
-                    self.open(key, &p, None, stats)
+                    self.open(key, &p, Some(flow.id_o), None, stats)
                 } else {
                     flow.update_active_idle(p.ts);
                     flow.add(&p, stats);
@@ -1134,6 +1141,7 @@ mod tests {
         // The new flow is oriented by its first packet and written although
         // it has one packet.
         assert_eq!(text(unreach, "Src IP"), B);
+        assert_eq!(text(unreach, "Flow ID"), text(echo, "Flow ID"));
         assert_eq!((i(unreach, "ICMP Type"), i(unreach, "ICMP Code")), (3, 1));
         assert_eq!(counts(unreach), (1, 0));
     }
@@ -1250,6 +1258,8 @@ mod tests {
         // Gap since the last packet > 120 s: oriented by the new packet.
         let (rows, _) = run(&[udp(0, true), udp(10, false), udp(t + 20, false)]);
         assert_eq!(text(&rows[1], "Src IP"), B);
+        // The generator keeps the old map key, so the old Flow ID too.
+        assert_eq!(text(&rows[1], "Flow ID"), "10.0.0.1-10.0.0.2-5000-53-17");
         assert_eq!(i(&rows[1], "Total Connection Flow Time"), 0);
         // Age > 120 s but gap ≤ 120 s: a continuation oriented from A.
         let s = 1_000_000;

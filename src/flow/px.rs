@@ -14,7 +14,7 @@
 //!   retransmission memory and connection time; one-packet flows are written
 //!   (B4);
 //! - orientation: first packet, except a SYN-ACK first (B5); direction by
-//!   (IP, port), not IP alone (B22);
+//!   (IP, port), not IP alone (B22); `Flow ID` always follows Src/Dst;
 //! - decoding: real protocol numbers, ICMP/ICMPv6 type and code, payload
 //!   bounded by the IP length (B20), header and payload of ICMP and other
 //!   decoded transports counted, any link type, IPv6 (B21); window −1 when
@@ -107,7 +107,7 @@ impl PxTable {
         let own = Orientation::of(p);
         let flow = match inherit {
             Some(c) => {
-                let mut f = PeFlow::new(true, id, key, p, c.o, own, c.retrans_seen, stats);
+                let mut f = PeFlow::new(true, id, key, p, c.o, c.o, c.retrans_seen, stats);
                 f.cumulative = c.cumulative + (p.ts - c.last_seen);
                 f
             }
