@@ -814,6 +814,25 @@ mod tests {
     }
 
     #[test]
+    fn vlan_frames_flow_normally_and_keep_their_padding_out_of_p17_payload() {
+        // Inferred from spec §1.3: jNetPcap 1.3 trims the trailer when more
+        // than one header precedes
+        // IPv4, which an 802.1Q tag makes true, so P17 uses the IP length.
+        let mut a = tcp(0, true, ACK, 0, 1);
+        let mut b = tcp(100, false, ACK, 0, 1);
+        for p in [&mut a, &mut b] {
+            p.vlan = Some(10);
+            p.l3_offset = 18;
+            p.frame_payload_len = 2;
+        }
+        let p17 = Profile::Cic2017;
+        let (rows, stats) = run(p17, &[a, b]);
+        assert_eq!(stats.flows_written, 1);
+        assert_eq!(f(p17, &rows[0], "Total Length of Fwd Packets"), 0.0);
+        assert_eq!(i(p17, &rows[0], " Total Backward Packets"), 1);
+    }
+
+    #[test]
     fn out_of_order_packets_give_negative_iat_and_duration() {
         // File order 1000, 400: duration 400 - 1000 = -600 µs.
         let pkts = [tcp(1000, true, ACK, 10, 1), tcp(400, false, ACK, 20, 1)];
