@@ -260,11 +260,16 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
         if let Some(e) = write_error {
             return sink_failed(&target, e, code);
         }
-        let stats = x.finish(&mut rows);
-        for r in &rows {
-            if let Err(e) = sink.write(r) {
-                return sink_failed(&target, e, code);
+        let mut end_error: Option<io::Error> = None;
+        let stats = x.finish_each(|r| {
+            if end_error.is_none()
+                && let Err(e) = sink.write(&r)
+            {
+                end_error = Some(e);
             }
+        });
+        if let Some(e) = end_error {
+            return sink_failed(&target, e, code);
         }
         if let Some(e) = &outcome.error {
             eprintln!("maximus-sim: error: {e}");

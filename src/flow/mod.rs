@@ -308,14 +308,35 @@ impl FlowExtractor {
     }
 
     /// End of input: every remaining row, in order, and the counters.
-    pub fn finish(mut self, out: &mut Vec<FlowRecord>) -> FlowStats {
-        match &mut self.engine {
-            Engine::V3(t) => t.finish(&mut self.closed, &mut self.stats),
-            Engine::Pe(t) => t.finish(&mut self.closed, &mut self.stats),
-            Engine::Px(t) => t.finish(&mut self.closed, &mut self.stats),
-        }
+    pub fn finish(self, out: &mut Vec<FlowRecord>) -> FlowStats {
+        self.finish_each(|r| out.push(r))
+    }
+
+    /// End of input, streaming: every remaining row, in order, to `emit`,
+    /// without first collecting them all; then the counters.
+    pub fn finish_each(mut self, mut emit: impl FnMut(FlowRecord)) -> FlowStats {
         self.stash();
-        out.extend(std::mem::take(&mut self.pending).into_values());
+        let mut pending = std::mem::take(&mut self.pending);
+        {
+            // Rows already closed go first when they sort before (or tie with)
+            // a row made now.
+            let mut merge = |r: FlowRecord| {
+                while let Some(e) = pending.first_entry() {
+                    if (e.key().0, e.key().1) <= (r.start_us, r.key) {
+                        emit(e.remove());
+                    } else {
+                        break;
+                    }
+                }
+                emit(r);
+            };
+            match &mut self.engine {
+                Engine::V3(t) => t.finish(&mut merge, &mut self.stats),
+                Engine::Pe(t) => t.finish(&mut merge, &mut self.stats),
+                Engine::Px(t) => t.finish(&mut merge, &mut self.stats),
+            }
+        }
+        pending.into_values().for_each(emit);
         self.stats
     }
 }

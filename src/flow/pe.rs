@@ -913,8 +913,10 @@ impl PeTable {
         watermark
     }
 
-    /// End of input: write every open flow.
-    pub fn finish(&mut self, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+    /// End of input: hand the rows of the open flows the profile writes to
+    /// `emit`, in (start, key,
+    /// creation) order; each flow is dropped as soon as its row is made.
+    pub fn finish(&mut self, emit: &mut dyn FnMut(FlowRecord), stats: &mut FlowStats) {
         let mut open: Vec<Box<PeFlow>> = self
             .flows
             .drain()
@@ -924,8 +926,10 @@ impl PeTable {
             })
             .collect();
         open.sort_by_key(|f| (f.start, f.key, f.id));
-        for f in &open {
-            Self::close(f, CloseReason::Eof, out, stats);
+        let mut one = Vec::with_capacity(1);
+        for f in open {
+            Self::close(&f, CloseReason::Eof, &mut one, stats);
+            one.drain(..).for_each(&mut *emit);
         }
         self.by_start.clear();
     }

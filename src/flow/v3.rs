@@ -520,9 +520,10 @@ impl V3Table {
         watermark
     }
 
-    /// End of input: write every open flow with more than one packet, in
-    /// (start, key, creation) order.
-    pub fn finish(&mut self, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+    /// End of input: hand the rows of the open flows the profile writes to
+    /// `emit`, in (start, key,
+    /// creation) order; each flow is dropped as soon as its row is made.
+    pub fn finish(&mut self, emit: &mut dyn FnMut(FlowRecord), stats: &mut FlowStats) {
         let mut open: Vec<Box<V3Flow>> = self
             .flows
             .drain()
@@ -532,8 +533,10 @@ impl V3Table {
             })
             .collect();
         open.sort_by_key(|f| (f.start, f.key, f.id));
-        for f in &open {
-            self.close(f, CloseReason::Eof, out, stats);
+        let mut one = Vec::with_capacity(1);
+        for f in open {
+            self.close(&f, CloseReason::Eof, &mut one, stats);
+            one.drain(..).for_each(&mut *emit);
         }
         self.by_start.clear();
     }
