@@ -466,10 +466,12 @@ impl PeFlow {
             return;
         }
         let k = (p.src, p.seq, p.ack, p.payload, p.window);
-        if self.retrans_seen.contains(&k) {
+        if self.retrans_seen.len() < RETRANS_MEMORY {
+            if !self.retrans_seen.insert(k) {
+                self.retrans[d] += 1;
+            }
+        } else if self.retrans_seen.contains(&k) {
             self.retrans[d] += 1;
-        } else if self.retrans_seen.len() < RETRANS_MEMORY {
-            self.retrans_seen.insert(k);
         } else {
             stats.retrans_memory_full += 1;
         }
