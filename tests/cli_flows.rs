@@ -154,3 +154,67 @@ fn engelen_with_full_sort_reproduces_the_nmap_reference_through_the_binary() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn stdin_and_directories_are_inputs_with_one_header() {
+    let Some(pcap) = reference_pcap() else { return };
+    let bytes = std::fs::read(&pcap).unwrap();
+    let from_stdin = bin()
+        .args(["flows", "--profile", "cic2018", "-"])
+        .write_stdin(bytes.clone())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let from_file = bin()
+        .args(["flows", "--profile", "cic2018"])
+        .arg(&pcap)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(from_stdin, from_file);
+    // A directory with the capture twice: one header, rows file by file.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.pcap"), &bytes).unwrap();
+    std::fs::write(dir.path().join("b.pcap"), &bytes).unwrap();
+    let both = bin()
+        .args(["flows", "--profile", "cic2018"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(both).unwrap();
+    let one = String::from_utf8(from_file).unwrap();
+    let rows_once: Vec<&str> = one.lines().skip(1).collect();
+    let expected: Vec<&str> = std::iter::once(one.lines().next().unwrap())
+        .chain(rows_once.iter().copied())
+        .chain(rows_once.iter().copied())
+        .collect();
+    assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+}
+
+#[test]
+fn a_truncated_capture_still_yields_the_flows_before_the_cut() {
+    let Some(pcap) = reference_pcap() else { return };
+    let bytes = std::fs::read(&pcap).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let a = bin()
+        .args(["flows", "--profile", "cic2018", "--stats"])
+        .arg(&cut)
+        .assert();
+    let out = a.get_output();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(text.lines().count() > 1, "{err}");
+    assert!(
+        err.contains("packet conservation") && err.contains("ok"),
+        "{err}"
+    );
+}
