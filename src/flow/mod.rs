@@ -25,7 +25,8 @@
 //!   flow, or as skipped by reason ([`FlowStats::is_balanced`]);
 //! - output order is deterministic: (flow start, key, creation order), and
 //!   never depends on `HashMap` iteration. It is exact when the input is out
-//!   of order by at most [`v3::REORDER_SLACK_US`].
+//!   of order by at most [`FlowParams::reorder_slack_us`] (default 1 s);
+//!   beyond that, rows are counted in [`FlowStats::rows_out_of_order`].
 
 pub mod csv;
 pub mod error;
@@ -68,7 +69,9 @@ pub struct FlowStats {
     pub flows_written: u64,
     /// Written flows closed by a FIN.
     pub closed_by_fin: u64,
-    /// Written flows closed by the maximum flow age.
+    /// Written flows closed by the maximum flow age, including flows written
+    /// early because their age already exceeds it (the Java tool writes those
+    /// at their next packet or at the end of the input).
     pub closed_by_timeout: u64,
     /// Written flows still open at the end of the input.
     pub closed_at_eof: u64,
@@ -89,6 +92,10 @@ pub struct FlowStats {
     /// newest packet) that the flow they belonged to was already written;
     /// they started a continuation flow instead.
     pub late_after_expiry: u64,
+    /// Rows written after a row that sorts later (only when the input is out
+    /// of order by more than the reorder slack): the output is then not fully
+    /// sorted by (start, key); use a sort pre-pass.
+    pub rows_out_of_order: u64,
 }
 
 impl FlowStats {
@@ -113,6 +120,7 @@ impl FlowStats {
         self.closed_by_timeout += o.closed_by_timeout;
         self.closed_at_eof += o.closed_at_eof;
         self.late_after_expiry += o.late_after_expiry;
+        self.rows_out_of_order += o.rows_out_of_order;
         self.closed_by_new_syn += o.closed_by_new_syn;
         self.closed_by_rst += o.closed_by_rst;
         self.closed_by_idle += o.closed_by_idle;
@@ -177,6 +185,11 @@ pub struct FlowParams {
     pub idle_timeout_us: i64,
     /// Cut a flow older than this (µs); the connection continues in a new flow.
     pub active_timeout_us: i64,
+    /// How far (µs) packets may come out of order while rows still come out
+    /// sorted and the compat profiles still write flows early exactly as the
+    /// tool would (default 1 s). `i64::MAX` holds every row until the end of
+    /// the input and keeps compat flows open like the Java tool does.
+    pub reorder_slack_us: i64,
 }
 
 impl FlowParams {
@@ -187,7 +200,13 @@ impl FlowParams {
             tz: TzOffset::UTC,
             idle_timeout_us: px::DEFAULT_IDLE_TIMEOUT_US,
             active_timeout_us: px::DEFAULT_ACTIVE_TIMEOUT_US,
+            reorder_slack_us: v3::REORDER_SLACK_US,
         }
+    }
+
+    pub fn with_reorder_slack(mut self, slack_us: i64) -> FlowParams {
+        self.reorder_slack_us = slack_us;
+        self
     }
 
     pub fn with_tz(mut self, tz: TzOffset) -> FlowParams {
@@ -221,6 +240,8 @@ pub struct FlowExtractor {
     closed: Vec<FlowRecord>,
     pending: BTreeMap<(i64, FlowKey, u64), FlowRecord>,
     seq: u64,
+    /// (start, key) of the last row handed out.
+    last_out: Option<(i64, FlowKey)>,
 }
 
 impl FlowExtractor {
@@ -233,6 +254,7 @@ impl FlowExtractor {
     /// An extractor with explicit settings.
     pub fn with_params(params: FlowParams) -> Result<FlowExtractor, FlowError> {
         let FlowParams { profile, tz, .. } = params;
+        let slack = params.reorder_slack_us;
         if params.idle_timeout_us <= 0 {
             return Err(FlowError::BadTimeout {
                 name: "--idle-timeout",
@@ -246,13 +268,13 @@ impl FlowExtractor {
             });
         }
         let engine = match profile {
-            Profile::Cic2017 => Engine::V3(v3::V3Table::new(true, tz)),
-            Profile::Cic2018 => Engine::V3(v3::V3Table::new(false, tz)),
-            Profile::Engelen => Engine::Pe(pe::PeTable::new()),
-            Profile::Corrected => Engine::Px(px::PxTable::new(
-                params.idle_timeout_us,
-                params.active_timeout_us,
-            )),
+            Profile::Cic2017 => Engine::V3(v3::V3Table::new(true, tz).with_slack(slack)),
+            Profile::Cic2018 => Engine::V3(v3::V3Table::new(false, tz).with_slack(slack)),
+            Profile::Engelen => Engine::Pe(pe::PeTable::new().with_slack(slack)),
+            Profile::Corrected => Engine::Px(
+                px::PxTable::new(params.idle_timeout_us, params.active_timeout_us)
+                    .with_slack(slack),
+            ),
         };
         Ok(FlowExtractor {
             profile,
@@ -261,6 +283,7 @@ impl FlowExtractor {
             closed: Vec::new(),
             pending: BTreeMap::new(),
             seq: 0,
+            last_out: None,
         })
     }
 
@@ -303,7 +326,9 @@ impl FlowExtractor {
             if entry.key().0 >= horizon {
                 break;
             }
-            out.push(entry.remove());
+            let r = entry.remove();
+            note_order(&mut self.last_out, &mut self.stats, &r);
+            out.push(r);
         }
     }
 
@@ -317,6 +342,14 @@ impl FlowExtractor {
     pub fn finish_each(mut self, mut emit: impl FnMut(FlowRecord)) -> FlowStats {
         self.stash();
         let mut pending = std::mem::take(&mut self.pending);
+        let mut last_out = self.last_out;
+        let mut late_rows = 0;
+        let mut emit = |r: FlowRecord| {
+            let mut s = FlowStats::default();
+            note_order(&mut last_out, &mut s, &r);
+            late_rows += s.rows_out_of_order;
+            emit(r);
+        };
         {
             // Rows already closed go first when they sort before (or tie with)
             // a row made now.
@@ -336,9 +369,19 @@ impl FlowExtractor {
                 Engine::Px(t) => t.finish(&mut merge, &mut self.stats),
             }
         }
-        pending.into_values().for_each(emit);
+        pending.into_values().for_each(&mut emit);
+        self.stats.rows_out_of_order += late_rows;
         self.stats
     }
+}
+
+/// Count `r` if it sorts before the previous row handed out.
+fn note_order(last: &mut Option<(i64, FlowKey)>, stats: &mut FlowStats, r: &FlowRecord) {
+    let k = (r.start_us, r.key);
+    if last.is_some_and(|l| k < l) {
+        stats.rows_out_of_order += 1;
+    }
+    *last = Some(k);
 }
 
 /// Run a whole slice of packets through a fresh extractor (tests, small inputs).
@@ -355,4 +398,146 @@ pub fn extract_all(
     }
     let stats = x.finish(&mut out);
     Ok((out, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Invariants of every profile on random packet sequences.
+
+    use super::testutil::pkt;
+    use super::*;
+    use crate::capture::TcpFlags;
+    use proptest::prelude::*;
+
+    /// A random packet among 3 hosts, 2 ports each, TCP/UDP/ICMP, with
+    /// random TCP flags, advancing time by a random step that is sometimes
+    /// large (timeouts) and sometimes negative (reordering).
+    fn packets() -> impl Strategy<Value = Vec<PacketRepr>> {
+        let one = (
+            0usize..3,
+            0usize..3,
+            0u16..2,
+            0u16..2,
+            prop_oneof![Just(6u8), Just(17u8), Just(1u8)],
+            any::<u8>(),
+            0u32..1500,
+            prop_oneof![
+                8 => 0i64..2_000_000,
+                1 => 100_000_000i64..400_000_000,
+                1 => -3_000_000i64..0,
+            ],
+        );
+        proptest::collection::vec(one, 1..120).prop_map(|v| {
+            let hosts = ["10.0.0.1", "10.0.0.2", "192.168.1.9"];
+            let mut ts = 1_600_000_000_000_000i64;
+            v.into_iter()
+                .map(|(s, d, sp, dp, proto, flags, len, step)| {
+                    ts += step;
+                    let mut p = pkt(ts, (hosts[s], 1000 + sp), (hosts[d], 80 + dp), proto, len);
+                    if proto == 6 {
+                        p.tcp_flags = TcpFlags(flags);
+                    } else if proto == 1 {
+                        p.src_port = 0;
+                        p.dst_port = 0;
+                        p.icmp_type = flags % 4;
+                        p.icmp_code = flags % 3;
+                    }
+                    p
+                })
+                .collect()
+        })
+    }
+
+    fn extract_with(params: FlowParams, pkts: &[PacketRepr]) -> (Vec<FlowRecord>, FlowStats) {
+        let mut x = FlowExtractor::with_params(params).unwrap();
+        let mut rows = Vec::new();
+        for p in pkts {
+            x.push(p);
+            x.take_ready(&mut rows);
+        }
+        let stats = x.finish(&mut rows);
+        (rows, stats)
+    }
+
+    fn run(profile: Profile, pkts: &[PacketRepr], stream: bool) -> (Vec<FlowRecord>, FlowStats) {
+        let params = FlowParams::new(profile).with_timeouts(60.0, 200.0).unwrap();
+        let mut x = FlowExtractor::with_params(params).unwrap();
+        let mut rows = Vec::new();
+        for p in pkts {
+            x.push(p);
+            if stream {
+                x.take_ready(&mut rows);
+            }
+        }
+        let stats = x.finish(&mut rows);
+        (rows, stats)
+    }
+
+    /// How far (ns) the input goes back behind its newest packet.
+    fn disorder_ns(pkts: &[PacketRepr]) -> i64 {
+        let mut max = i64::MIN;
+        let mut worst = 0;
+        for p in pkts {
+            worst = worst.max(max.saturating_sub(p.ts_ns));
+            max = max.max(p.ts_ns);
+        }
+        worst
+    }
+
+    proptest! {
+        #[test]
+        fn conservation_order_and_streaming_equivalence(pkts in packets()) {
+            let in_order = pkts.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns);
+            let within_slack = disorder_ns(&pkts) <= v3::REORDER_SLACK_US * 1000;
+            for profile in Profile::ALL {
+                let (rows, stats) = run(profile, &pkts, true);
+                prop_assert!(stats.is_balanced(), "{:?}", stats);
+                prop_assert_eq!(stats.packets, pkts.len() as u64);
+                prop_assert_eq!(rows.len() as u64, stats.flows_written);
+                let in_rows: f64 = rows
+                    .iter()
+                    .map(|r| r.number(8).unwrap_or(0.0) + r.number(9).unwrap_or(0.0))
+                    .sum();
+                prop_assert_eq!(in_rows as u64, stats.packets_in_written_flows);
+                for r in &rows {
+                    prop_assert_eq!(r.values.len(), profile.columns().len());
+                }
+                if in_order {
+                    prop_assert!(rows.windows(2).all(|w| (w[0].start_us, w[0].key) <= (w[1].start_us, w[1].key)));
+                    prop_assert_eq!(stats.late_after_expiry, 0);
+                }
+                // Taking rows early changes nothing but when they come out;
+                // their order too when the disorder stays within the slack.
+                let (batch, batch_stats) = run(profile, &pkts, false);
+                prop_assert_eq!(batch_stats.rows_out_of_order, 0);
+                if within_slack {
+                    prop_assert_eq!(stats.rows_out_of_order, 0);
+                    prop_assert_eq!(&rows, &batch);
+                } else {
+                    let mut sorted = rows.clone();
+                    sorted.sort_by_key(|r| (r.start_us, r.key));
+                    prop_assert_eq!(&sorted, &batch);
+                }
+                let mut a = stats.clone();
+                a.rows_out_of_order = 0;
+                prop_assert_eq!(a, batch_stats);
+                // Compat profiles: writing old flows early gives the rows of
+                // the Java lifecycle, which keeps them until their next packet.
+                if in_order && profile != Profile::Corrected {
+                    let lazy = FlowParams::new(profile).with_reorder_slack(i64::MAX);
+                    let (lazy_rows, lazy_stats) = extract_with(lazy, &pkts);
+                    prop_assert_eq!(&lazy_rows, &rows);
+                    // A flow written early counts as timed out; the Java
+                    // lifecycle may only write it at the end of the input.
+                    let mut a = stats.clone();
+                    let mut b = lazy_stats.clone();
+                    for s in [&mut a, &mut b] {
+                        s.closed_at_eof += s.closed_by_timeout;
+                        s.closed_by_timeout = 0;
+                    }
+                    prop_assert_eq!(a, b);
+                }
+            }
+        }
+    }
 }

@@ -740,14 +740,22 @@ pub struct PeTable {
     by_start: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
     next_id: u64,
     max_ts: i64,
+    slack: i64,
 }
 
 impl PeTable {
     pub fn new() -> PeTable {
         PeTable {
             max_ts: i64::MIN,
+            slack: REORDER_SLACK_US,
             ..PeTable::default()
         }
+    }
+
+    /// See [`super::v3::V3Table::with_slack`].
+    pub fn with_slack(mut self, slack_us: i64) -> PeTable {
+        self.slack = slack_us.max(0);
+        self
     }
 
     /// A new flow. `old_id`: the `Flow ID` orientation of the flow this one
@@ -884,7 +892,7 @@ impl PeTable {
     }
 
     fn expire(&mut self, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
-        let watermark = self.max_ts.saturating_sub(REORDER_SLACK_US);
+        let watermark = self.max_ts.saturating_sub(self.slack);
         while let Some(Reverse((start, id, key))) = self.by_start.peek().copied() {
             if start.saturating_add(FLOW_TIMEOUT_US) >= watermark {
                 break;
@@ -904,7 +912,7 @@ impl PeTable {
 
     /// See [`super::v3::V3Table::horizon`].
     pub fn horizon(&mut self) -> i64 {
-        let watermark = self.max_ts.saturating_sub(REORDER_SLACK_US);
+        let watermark = self.max_ts.saturating_sub(self.slack);
         while let Some(Reverse((start, id, key))) = self.by_start.peek().copied() {
             let live = matches!(self.flows.get(&key), Some(Slot::Open(f)) if f.id == id);
             if live {

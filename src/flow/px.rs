@@ -72,6 +72,8 @@ pub struct PxTable {
     by_start: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
     next_id: u64,
     clock: i64,
+    /// Only delays output ordering here (see [`super::FlowParams`]).
+    slack: i64,
 }
 
 impl PxTable {
@@ -85,7 +87,14 @@ impl PxTable {
             by_start: BinaryHeap::new(),
             next_id: 0,
             clock: i64::MIN,
+            slack: REORDER_SLACK_US,
         }
+    }
+
+    /// See [`super::FlowParams::reorder_slack_us`].
+    pub fn with_slack(mut self, slack_us: i64) -> PxTable {
+        self.slack = slack_us.max(0);
+        self
     }
 
     fn deadline_of(&self, f: &PeFlow) -> i64 {
@@ -232,7 +241,7 @@ impl PxTable {
 
     /// See [`super::v3::V3Table::horizon`].
     pub fn horizon(&mut self) -> i64 {
-        let watermark = self.clock.saturating_sub(REORDER_SLACK_US);
+        let watermark = self.clock.saturating_sub(self.slack);
         while let Some(Reverse((start, id, key))) = self.by_start.peek().copied() {
             let live = matches!(self.flows.get(&key), Some(Slot::Open(f)) if f.id == id);
             if live {

@@ -387,6 +387,8 @@ pub struct V3Table {
     by_start: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
     next_id: u64,
     max_ts: i64,
+    /// Reorder slack (µs), see the module doc.
+    slack: i64,
 }
 
 impl V3Table {
@@ -399,7 +401,15 @@ impl V3Table {
             by_start: BinaryHeap::new(),
             next_id: 0,
             max_ts: i64::MIN,
+            slack: REORDER_SLACK_US,
         }
+    }
+
+    /// Set the reorder slack (µs); `i64::MAX` keeps every flow until its next
+    /// packet or the end of the input, exactly like the Java tool.
+    pub fn with_slack(mut self, slack_us: i64) -> V3Table {
+        self.slack = slack_us.max(0);
+        self
     }
 
     fn open(&mut self, key: FlowKey, p: &V3Packet, inherit: Option<Orientation>) -> Box<V3Flow> {
@@ -483,7 +493,7 @@ impl V3Table {
 
     /// Write flows too old to change any more (see the module doc).
     fn expire(&mut self, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
-        let watermark = self.max_ts.saturating_sub(REORDER_SLACK_US);
+        let watermark = self.max_ts.saturating_sub(self.slack);
         while let Some(Reverse((start, id, key))) = self.by_start.peek().copied() {
             if start.saturating_add(FLOW_TIMEOUT_US) >= watermark {
                 break;
@@ -509,7 +519,7 @@ impl V3Table {
     /// No flow written later can start before this (µs): the oldest open
     /// flow's start, or the reorder watermark if earlier.
     pub fn horizon(&mut self) -> i64 {
-        let watermark = self.max_ts.saturating_sub(REORDER_SLACK_US);
+        let watermark = self.max_ts.saturating_sub(self.slack);
         while let Some(Reverse((start, id, key))) = self.by_start.peek().copied() {
             let live = matches!(self.flows.get(&key), Some(Slot::Open(f)) if f.id == id);
             if live {
