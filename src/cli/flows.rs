@@ -366,6 +366,10 @@ fn flow_counters(out: &mut String, f: &FlowStats) {
             "packets beyond retransmission memory",
             f.retrans_memory_full,
         ),
+        (
+            "rows out of start order (input disorder > 1 s)",
+            f.rows_out_of_order,
+        ),
     ];
     for (name, n) in rows {
         let _ = writeln!(out, "  {name:<48} {n:>12}");
