@@ -25,7 +25,7 @@
 //!   recorded at close (B17); a zero-duration flow has rates 0, not −1 or
 //!   `Infinity` (B18); UTC µs timestamps (B23). Kept from the fork: per-packet
 //!   flags (B7, B8), bulk (B9), first payload once (B11), real Down/Up (B12),
-//!   first-packet `Fwd Act Data Pkts` (B14), ICMP split on type+code change.
+//!   `Fwd Act Data Pkts` including the first packet (B14), ICMP split on type+code change.
 //!
 //! Packets a tool would need to reorder are processed in file order (use a
 //! sort pre-pass for badly ordered captures).
@@ -164,19 +164,14 @@ impl PxTable {
             }
             return;
         }
+        // Otherwise the packet starts a flow: a new one, the continuation of
+        // a cut one, or (an ICMP type and code change) the successor of one.
         let mut flow = match self.flows.remove(&key) {
             None => self.open(key, &p, None, stats),
             Some(Slot::Cut(c)) => self.open(key, &p, Some(*c), stats),
-            Some(Slot::Open(flow)) => {
-                if flow.is_icmp_change(&p) {
-                    Self::close(&flow, CloseReason::IcmpChange, out, stats);
-                    self.open(key, &p, None, stats)
-                } else {
-                    let mut flow = flow;
-                    flow.update_active_idle(p.ts);
-                    flow.add(&p, stats);
-                    flow
-                }
+            Some(Slot::Open(old)) => {
+                Self::close(&old, CloseReason::IcmpChange, out, stats);
+                self.open(key, &p, None, stats)
             }
         };
         flow.update_teardown(&p);
