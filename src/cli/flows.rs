@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 const PROFILE_HELP: &str = "\
 Behaviour profile:
@@ -186,7 +187,7 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
     FlowExtractor::with_params(params).map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
     let inputs = expand_inputs(&args.inputs)?;
     let to_stdout = args.output.as_os_str() == "-";
-    let mut sink = if to_stdout {
+    let sink = if to_stdout {
         let w = CsvWriter::new(BufWriter::new(io::stdout()), args.profile)
             .map_err(|e| write_err(Path::new("stdout"), e))?;
         Sink::Stdout(w)
@@ -206,95 +207,33 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
         args.output.clone()
     };
 
-    let mut code = exit::OK;
-    let mut total = FlowStats::default();
-    let mut report = String::new();
-    for path in &inputs {
-        let mut reader = match CaptureReader::open(path) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("maximus-sim: error: {e}");
-                code = code.max(capture_code(&e));
-                continue;
-            }
-        };
-        let mut x = FlowExtractor::with_params(params)
-            .map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
-        let size = std::fs::metadata(path).ok().map(|m| m.len());
-        let bar = byte_progress(size, 64 << 20, &path.display().to_string());
-        let mut rows = Vec::new();
-        let mut write_error: Option<io::Error> = None;
-        let mut reorder = args.sort.map(|m| {
-            Reorderer::new(match m {
-                SortMode::Full => None,
-                SortMode::Window(w) => Some(w),
-            })
-        });
-        let mut fed = 0u64;
-        let mut feed = |p: &PacketRepr| {
-            x.push(p);
-            // Checking for final rows every packet costs more than it saves.
-            fed += 1;
-            if !fed.is_multiple_of(256) {
-                return;
-            }
-            x.take_ready(&mut rows);
-            for r in rows.drain(..) {
-                if write_error.is_none()
-                    && let Err(e) = sink.write(&r)
-                {
-                    write_error = Some(e);
+    // Two threads: this one reads, decodes and runs the flow table; a writer
+    // formats and writes the rows it receives in order, so the output is the
+    // same as with one thread.
+    let (tx, rx) = mpsc::sync_channel::<Vec<FlowRecord>>(8);
+    let (outcome, sink, write_error) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || {
+            let mut sink = sink;
+            for batch in rx {
+                for r in &batch {
+                    if let Err(e) = sink.write(r) {
+                        return (sink, Some(e));
+                    }
                 }
             }
-        };
-        let outcome = read_packets(
-            &mut reader,
-            |p| match reorder.as_mut() {
-                Some(r) => r.push(p, &mut feed),
-                None => feed(p),
-            },
-            |b| bar.set_position(b),
-        );
-        let too_late = match reorder.as_mut() {
-            Some(r) => {
-                r.finish(&mut feed);
-                r.too_late()
-            }
-            None => 0,
-        };
-        bar.finish_and_clear();
-        if let Some(e) = write_error {
-            return sink_failed(&target, e, code);
-        }
-        let mut end_error: Option<io::Error> = None;
-        let stats = x.finish_each(|r| {
-            if end_error.is_none()
-                && let Err(e) = sink.write(&r)
-            {
-                end_error = Some(e);
-            }
+            (sink, None)
         });
-        if let Some(e) = end_error {
-            return sink_failed(&target, e, code);
+        let outcome = process_inputs(args, params, &inputs, &tx);
+        drop(tx);
+        match writer.join() {
+            Ok((sink, err)) => (outcome, sink, err),
+            // The panic hook has already reported it and exits 70.
+            Err(panic) => std::panic::resume_unwind(panic),
         }
-        if let Some(e) = &outcome.error {
-            eprintln!("maximus-sim: error: {e}");
-            code = code.max(capture_code(e));
-        }
-        if let Some(t) = &outcome.summary.truncation {
-            eprintln!("maximus-sim: warning: {}: {t}", outcome.summary.path);
-        }
-        if args.stats {
-            stats_report(&mut report, &outcome.summary, &stats);
-            if args.sort.is_some() {
-                let _ = writeln!(
-                    report,
-                    "  {:<48} {too_late:>12}",
-                    "packets later than the --sort window"
-                );
-            }
-        }
-        total.merge(&stats);
+    });
+    let (code, total, mut report) = outcome?;
+    if let Some(e) = write_error {
+        return sink_failed(&target, e, code);
     }
     match sink {
         Sink::Stdout(w) => {
@@ -317,6 +256,105 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
         eprint!("{report}");
     }
     Ok(code)
+}
+
+/// Rows go to the writer thread in batches of this many.
+const BATCH: usize = 512;
+
+/// Read every input and send its rows, in order, to `tx`. Returns the exit
+/// code so far, the summed counters and the `--stats` report. Stops early
+/// when the writer has stopped (a write error it reports itself).
+fn process_inputs(
+    args: &FlowsArgs,
+    params: FlowParams,
+    inputs: &[PathBuf],
+    tx: &mpsc::SyncSender<Vec<FlowRecord>>,
+) -> Result<(i32, FlowStats, String), CliError> {
+    let mut code = exit::OK;
+    let mut total = FlowStats::default();
+    let mut report = String::new();
+    let mut writer_gone = false;
+    let mut send = |rows: &mut Vec<FlowRecord>, force: bool| {
+        if writer_gone {
+            rows.clear();
+        } else if (force && !rows.is_empty()) || rows.len() >= BATCH {
+            writer_gone = tx.send(std::mem::take(rows)).is_err();
+        }
+        !writer_gone
+    };
+    for path in inputs {
+        let mut reader = match CaptureReader::open(path) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("maximus-sim: error: {e}");
+                code = code.max(capture_code(&e));
+                continue;
+            }
+        };
+        let mut x = FlowExtractor::with_params(params)
+            .map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
+        let size = std::fs::metadata(path).ok().map(|m| m.len());
+        let bar = byte_progress(size, 64 << 20, &path.display().to_string());
+        let mut rows = Vec::new();
+        let mut reorder = args.sort.map(|m| {
+            Reorderer::new(match m {
+                SortMode::Full => None,
+                SortMode::Window(w) => Some(w),
+            })
+        });
+        let mut fed = 0u64;
+        let mut feed = |p: &PacketRepr| {
+            x.push(p);
+            // Checking for final rows every packet costs more than it saves.
+            fed += 1;
+            if fed.is_multiple_of(256) {
+                x.take_ready(&mut rows);
+                send(&mut rows, false);
+            }
+        };
+        let outcome = read_packets(
+            &mut reader,
+            |p| match reorder.as_mut() {
+                Some(r) => r.push(p, &mut feed),
+                None => feed(p),
+            },
+            |b| bar.set_position(b),
+        );
+        let too_late = match reorder.as_mut() {
+            Some(r) => {
+                r.finish(&mut feed);
+                r.too_late()
+            }
+            None => 0,
+        };
+        bar.finish_and_clear();
+        let stats = x.finish_each(|r| {
+            rows.push(r);
+            send(&mut rows, false);
+        });
+        if !send(&mut rows, true) {
+            break;
+        }
+        if let Some(e) = &outcome.error {
+            eprintln!("maximus-sim: error: {e}");
+            code = code.max(capture_code(e));
+        }
+        if let Some(t) = &outcome.summary.truncation {
+            eprintln!("maximus-sim: warning: {}: {t}", outcome.summary.path);
+        }
+        if args.stats {
+            stats_report(&mut report, &outcome.summary, &stats);
+            if args.sort.is_some() {
+                let _ = writeln!(
+                    report,
+                    "  {:<48} {too_late:>12}",
+                    "packets later than the --sort window"
+                );
+            }
+        }
+        total.merge(&stats);
+    }
+    Ok((code, total, report))
 }
 
 fn stats_report(out: &mut String, s: &FileSummary, f: &FlowStats) {
