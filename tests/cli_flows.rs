@@ -218,3 +218,35 @@ fn a_truncated_capture_still_yields_the_flows_before_the_cut() {
         "{err}"
     );
 }
+
+#[test]
+fn the_two_thread_cli_writes_the_same_bytes_as_the_library_on_one_thread() {
+    use maximus_sim::capture::{CaptureReader, read_packets};
+    use maximus_sim::flow::csv::CsvWriter;
+    use maximus_sim::flow::{FlowExtractor, Profile, TzOffset};
+    let Some(pcap) = reference_pcap() else { return };
+    for profile in Profile::ALL {
+        let mut reader = CaptureReader::open(&pcap).unwrap();
+        let mut x = FlowExtractor::new(profile, TzOffset::UTC).unwrap();
+        let mut rows = Vec::new();
+        read_packets(&mut reader, |p| x.push(p), |_| {});
+        x.finish(&mut rows);
+        let mut w = CsvWriter::new(Vec::new(), profile).unwrap();
+        for r in &rows {
+            w.write(r).unwrap();
+        }
+        let lib = w.finish().unwrap();
+        let cli = bin()
+            .args(["flows", "--profile", profile.name()])
+            .arg(&pcap)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        assert!(
+            lib == cli,
+            "{profile}: CLI output differs from the library's"
+        );
+    }
+}
