@@ -250,3 +250,52 @@ fn the_two_thread_cli_writes_the_same_bytes_as_the_library_on_one_thread() {
         );
     }
 }
+
+#[test]
+fn parallel_inputs_equal_the_inputs_run_one_by_one() {
+    let Some(pcap) = reference_pcap() else { return };
+    let datasets = pcap
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .unwrap();
+    let dir = datasets.join("zeek");
+    if !dir.is_dir() {
+        eprintln!("skipping: {} not found", dir.display());
+        return;
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if p.is_dir() {
+                stack.push(p);
+            } else if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() > 1, "{files:?}");
+    let run = |args: &[&Path]| {
+        let mut c = bin();
+        c.args(["flows", "--profile", "corrected"]);
+        for a in args {
+            c.arg(a);
+        }
+        String::from_utf8(c.assert().get_output().stdout.clone()).unwrap()
+    };
+    let all = run(&files.iter().map(|p| p.as_path()).collect::<Vec<_>>());
+    let mut expected = String::new();
+    for (i, f) in files.iter().enumerate() {
+        let one = run(&[f.as_path()]);
+        let skip = usize::from(i > 0);
+        for line in one.lines().skip(skip) {
+            expected.push_str(line);
+            expected.push('\n');
+        }
+    }
+    assert!(all == expected, "parallel output differs from sequential");
+}

@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
 
 const PROFILE_HELP: &str = "\
 Behaviour profile:
@@ -207,31 +208,80 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
         args.output.clone()
     };
 
-    // Two threads: this one reads, decodes and runs the flow table; a writer
-    // formats and writes the rows it receives in order, so the output is the
-    // same as with one thread.
-    let (tx, rx) = mpsc::sync_channel::<Vec<FlowRecord>>(8);
-    let (outcome, sink, write_error) = std::thread::scope(|scope| {
+    // Inputs are processed in parallel, each by one worker thread (read,
+    // decode, flow table); one writer thread formats and writes the rows of
+    // input 1, then input 2, ... as they arrive. A worker whose input is not
+    // yet being written blocks once its channel is full, so memory stays
+    // bounded, and the output is the same bytes as one thread would write.
+    let n = inputs.len();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |w| w.get())
+        .clamp(1, n.max(1));
+    let mut senders = Vec::with_capacity(n);
+    let mut receivers = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (tx, rx) = mpsc::sync_channel::<Vec<FlowRecord>>(8);
+        senders.push(Mutex::new(Some(tx)));
+        receivers.push(rx);
+    }
+    let results: Vec<Mutex<Option<Result<FileResult, CliError>>>> =
+        (0..n).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let show_progress = n == 1;
+    let (sink, write_error) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || {
             let mut sink = sink;
-            for batch in rx {
-                for r in &batch {
-                    if let Err(e) = sink.write(r) {
-                        return (sink, Some(e));
+            for rx in receivers {
+                for batch in rx {
+                    for r in &batch {
+                        if let Err(e) = sink.write(r) {
+                            // Dropping the receivers stops every worker.
+                            return (sink, Some(e));
+                        }
                     }
                 }
             }
             (sink, None)
         });
-        let outcome = process_inputs(args, params, &inputs, &tx);
-        drop(tx);
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let tx = senders[i].lock().ok().and_then(|mut t| t.take());
+                    let Some(tx) = tx else { continue };
+                    let res = run_file(args, params, &inputs[i], &tx, show_progress);
+                    drop(tx);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(res);
+                    }
+                }
+            });
+        }
         match writer.join() {
-            Ok((sink, err)) => (outcome, sink, err),
+            Ok(done) => done,
             // The panic hook has already reported it and exits 70.
             Err(panic) => std::panic::resume_unwind(panic),
         }
     });
-    let (code, total, mut report) = outcome?;
+    let mut code = exit::OK;
+    let mut total = FlowStats::default();
+    let mut report = String::new();
+    for slot in results {
+        let res = slot.into_inner().ok().flatten();
+        let Some(res) = res else { continue };
+        let f = res?;
+        for m in &f.messages {
+            eprintln!("{m}");
+        }
+        code = code.max(f.code);
+        report.push_str(&f.report);
+        if let Some(st) = &f.stats {
+            total.merge(st);
+        }
+    }
     if let Some(e) = write_error {
         return sink_failed(&target, e, code);
     }
@@ -258,21 +308,29 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
     Ok(code)
 }
 
+/// What one input gave, reported in input order once all are done.
+#[derive(Debug, Default)]
+struct FileResult {
+    code: i32,
+    stats: Option<FlowStats>,
+    report: String,
+    /// Error and warning lines for stderr.
+    messages: Vec<String>,
+}
+
 /// Rows go to the writer thread in batches of this many.
 const BATCH: usize = 512;
 
-/// Read every input and send its rows, in order, to `tx`. Returns the exit
-/// code so far, the summed counters and the `--stats` report. Stops early
-/// when the writer has stopped (a write error it reports itself).
-fn process_inputs(
+/// Read one input and send its rows, in order, to `tx`; stops early when
+/// the writer has stopped (it reports its own error).
+fn run_file(
     args: &FlowsArgs,
     params: FlowParams,
-    inputs: &[PathBuf],
+    path: &Path,
     tx: &mpsc::SyncSender<Vec<FlowRecord>>,
-) -> Result<(i32, FlowStats, String), CliError> {
-    let mut code = exit::OK;
-    let mut total = FlowStats::default();
-    let mut report = String::new();
+    show_progress: bool,
+) -> Result<FileResult, CliError> {
+    let mut res = FileResult::default();
     let mut writer_gone = false;
     let mut send = |rows: &mut Vec<FlowRecord>, force: bool| {
         if writer_gone {
@@ -280,81 +338,80 @@ fn process_inputs(
         } else if (force && !rows.is_empty()) || rows.len() >= BATCH {
             writer_gone = tx.send(std::mem::take(rows)).is_err();
         }
-        !writer_gone
     };
-    for path in inputs {
-        let mut reader = match CaptureReader::open(path) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("maximus-sim: error: {e}");
-                code = code.max(capture_code(&e));
-                continue;
-            }
-        };
-        let mut x = FlowExtractor::with_params(params)
-            .map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
-        let size = std::fs::metadata(path).ok().map(|m| m.len());
-        let bar = byte_progress(size, 64 << 20, &path.display().to_string());
-        let mut rows = Vec::new();
-        let mut reorder = args.sort.map(|m| {
-            Reorderer::new(match m {
-                SortMode::Full => None,
-                SortMode::Window(w) => Some(w),
-            })
-        });
-        let mut fed = 0u64;
-        let mut feed = |p: &PacketRepr| {
-            x.push(p);
-            // Checking for final rows every packet costs more than it saves.
-            fed += 1;
-            if fed.is_multiple_of(256) {
-                x.take_ready(&mut rows);
-                send(&mut rows, false);
-            }
-        };
-        let outcome = read_packets(
-            &mut reader,
-            |p| match reorder.as_mut() {
-                Some(r) => r.push(p, &mut feed),
-                None => feed(p),
-            },
-            |b| bar.set_position(b),
-        );
-        let too_late = match reorder.as_mut() {
-            Some(r) => {
-                r.finish(&mut feed);
-                r.too_late()
-            }
-            None => 0,
-        };
-        bar.finish_and_clear();
-        let stats = x.finish_each(|r| {
-            rows.push(r);
+    let mut reader = match CaptureReader::open(path) {
+        Ok(r) => r,
+        Err(e) => {
+            res.messages.push(format!("maximus-sim: error: {e}"));
+            res.code = capture_code(&e);
+            return Ok(res);
+        }
+    };
+    let mut x = FlowExtractor::with_params(params)
+        .map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
+    let size = std::fs::metadata(path).ok().map(|m| m.len());
+    let min_bytes = if show_progress { 64 << 20 } else { u64::MAX };
+    let bar = byte_progress(size, min_bytes, &path.display().to_string());
+    let mut rows = Vec::new();
+    let mut reorder = args.sort.map(|m| {
+        Reorderer::new(match m {
+            SortMode::Full => None,
+            SortMode::Window(w) => Some(w),
+        })
+    });
+    let mut fed = 0u64;
+    let mut feed = |p: &PacketRepr| {
+        x.push(p);
+        // Checking for final rows every packet costs more than it saves.
+        fed += 1;
+        if fed.is_multiple_of(256) {
+            x.take_ready(&mut rows);
             send(&mut rows, false);
-        });
-        if !send(&mut rows, true) {
-            break;
         }
-        if let Some(e) = &outcome.error {
-            eprintln!("maximus-sim: error: {e}");
-            code = code.max(capture_code(e));
+    };
+    let outcome = read_packets(
+        &mut reader,
+        |p| match reorder.as_mut() {
+            Some(r) => r.push(p, &mut feed),
+            None => feed(p),
+        },
+        |b| bar.set_position(b),
+    );
+    let too_late = match reorder.as_mut() {
+        Some(r) => {
+            r.finish(&mut feed);
+            r.too_late()
         }
-        if let Some(t) = &outcome.summary.truncation {
-            eprintln!("maximus-sim: warning: {}: {t}", outcome.summary.path);
-        }
-        if args.stats {
-            stats_report(&mut report, &outcome.summary, &stats);
-            if args.sort.is_some() {
-                let _ = writeln!(
-                    report,
-                    "  {:<48} {too_late:>12}",
-                    "packets later than the --sort window"
-                );
-            }
-        }
-        total.merge(&stats);
+        None => 0,
+    };
+    bar.finish_and_clear();
+    let stats = x.finish_each(|r| {
+        rows.push(r);
+        send(&mut rows, false);
+    });
+    send(&mut rows, true);
+    if let Some(e) = &outcome.error {
+        res.messages.push(format!("maximus-sim: error: {e}"));
+        res.code = capture_code(e);
     }
-    Ok((code, total, report))
+    if let Some(t) = &outcome.summary.truncation {
+        res.messages.push(format!(
+            "maximus-sim: warning: {}: {t}",
+            outcome.summary.path
+        ));
+    }
+    if args.stats {
+        stats_report(&mut res.report, &outcome.summary, &stats);
+        if args.sort.is_some() {
+            let _ = writeln!(
+                res.report,
+                "  {:<48} {too_late:>12}",
+                "packets later than the --sort window"
+            );
+        }
+    }
+    res.stats = Some(stats);
+    Ok(res)
 }
 
 fn stats_report(out: &mut String, s: &FileSummary, f: &FlowStats) {
