@@ -50,7 +50,8 @@ Behaviour profile:
 pub struct FlowsArgs {
     /// Capture files (pcap, pcapng, optionally gzip-compressed), directories
     /// (searched for captures), or `-` for stdin. Each file is its own flow
-    /// table; rows are written file by file in input order.
+    /// table; files are processed in parallel and their rows written file by
+    /// file in input order.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Behaviour profile: cic2017, cic2018, engelen, corrected.
