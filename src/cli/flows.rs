@@ -35,7 +35,7 @@ Behaviour profile:
              numbers and type/code, per-packet flag counts, real Down/Up ratio,
              bulk and subflow features, retransmission counts, one-packet
              flows written, UTC timestamps with microseconds. The reference
-             runs time-sorted the packets first; this command does not sort
+             runs time-sorted the packets first: use --sort=full to do the same
   corrected  the default: engelen's columns with every fixable bug fixed
              (spec 4.3): RST closes a flow, FIN both ways plus the final ACK
              closes it, idle and active timeouts (--idle-timeout,
@@ -61,8 +61,9 @@ pub struct FlowsArgs {
     /// name and renamed when complete.
     #[arg(short, long, default_value = "-")]
     pub output: PathBuf,
-    /// Fixed UTC offset of the compat profiles' local-time Timestamp column,
-    /// ±HH:MM (the reference CSVs were written at -03:00).
+    /// Fixed UTC offset of the local-time Timestamp column of cic2017 and
+    /// cic2018, ±HH:MM (the reference CSVs were written at -03:00; the other
+    /// profiles write UTC).
     #[arg(long, default_value = "UTC", allow_hyphen_values = true, value_parser = parse_tz)]
     pub tz: TzOffset,
     /// Corrected profile: close a flow idle for longer than this many seconds
