@@ -76,7 +76,7 @@ pub(super) struct PePacket {
 }
 
 impl PePacket {
-    fn from_repr(p: &PacketRepr) -> Result<PePacket, super::v3::V3Skip> {
+    pub(super) fn from_repr(p: &PacketRepr) -> Result<PePacket, super::v3::V3Skip> {
         use super::v3::V3Skip;
         if u32::from(p.link_type) != linktype::ETHERNET {
             return Err(V3Skip::NotEthernet);
@@ -758,6 +758,18 @@ impl PeTable {
         self
     }
 
+    /// Advance capture time to at least `ts_us` (a sharded run passes the
+    /// time of the whole input, so every shard expires flows alike).
+    pub fn observe(&mut self, ts_us: i64) {
+        self.max_ts = self.max_ts.max(ts_us);
+    }
+
+    /// Advance capture time to `ts_us` and write what that expires.
+    pub fn tick(&mut self, ts_us: i64, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+        self.observe(ts_us);
+        self.expire(out, stats);
+    }
+
     /// A new flow. `old_id`: the `Flow ID` orientation of the flow this one
     /// replaces (the fork's generator keeps the map key, and the packet's
     /// cached flow id, of the old flow); `inherit`: Src/Dst, retransmission
@@ -826,6 +838,8 @@ impl PeTable {
     pub fn push(&mut self, repr: &PacketRepr, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
         use super::v3::V3Skip;
         stats.packets += 1;
+        // Capture time advances with every packet, used or not.
+        self.max_ts = self.max_ts.max(repr.ts_ns.div_euclid(1000));
         let p = match PePacket::from_repr(repr) {
             Ok(p) => p,
             Err(V3Skip::NotEthernet) => {
@@ -837,7 +851,6 @@ impl PeTable {
                 return;
             }
         };
-        self.max_ts = self.max_ts.max(p.ts);
         let key = FlowKey::canonical(p.src, p.dst, p.sport, p.dport, p.proto);
         // Fast path: the packet joins its open flow.
         if let Some(Slot::Open(flow)) = self.flows.get_mut(&key)

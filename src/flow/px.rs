@@ -97,6 +97,17 @@ impl PxTable {
         self
     }
 
+    /// See [`super::v3::V3Table::observe`].
+    pub fn observe(&mut self, ts_us: i64) {
+        self.clock = self.clock.max(ts_us);
+    }
+
+    /// Advance capture time to `ts_us` and write what that expires.
+    pub fn tick(&mut self, ts_us: i64, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+        self.observe(ts_us);
+        self.expire(out, stats);
+    }
+
     fn deadline_of(&self, f: &PeFlow) -> i64 {
         f.last_seen
             .max(f.start)

@@ -412,6 +412,18 @@ impl V3Table {
         self
     }
 
+    /// Advance capture time to at least `ts_us` (a sharded run passes the
+    /// time of the whole input, so every shard expires flows alike).
+    pub fn observe(&mut self, ts_us: i64) {
+        self.max_ts = self.max_ts.max(ts_us);
+    }
+
+    /// Advance capture time to `ts_us` and write what that expires.
+    pub fn tick(&mut self, ts_us: i64, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+        self.observe(ts_us);
+        self.expire(out, stats);
+    }
+
     fn open(&mut self, key: FlowKey, p: &V3Packet, inherit: Option<Orientation>) -> Box<V3Flow> {
         let id = self.next_id;
         self.next_id += 1;
@@ -438,6 +450,8 @@ impl V3Table {
     /// Feed one decoded packet; flows it closes are appended to `out`.
     pub fn push(&mut self, repr: &PacketRepr, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
         stats.packets += 1;
+        // Capture time advances with every packet, used or not.
+        self.max_ts = self.max_ts.max(repr.ts_ns.div_euclid(1000));
         let p = match V3Packet::from_repr(repr, self.p17) {
             Ok(p) => p,
             Err(V3Skip::NotEthernet) => {
@@ -449,7 +463,6 @@ impl V3Table {
                 return;
             }
         };
-        self.max_ts = self.max_ts.max(p.ts);
         let key = FlowKey::cic_v3(p.src, p.dst, p.sport, p.dport, p.proto);
         // Fast path: the packet joins its open flow.
         if let Some(Slot::Open(flow)) = self.flows.get_mut(&key)
