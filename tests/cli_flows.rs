@@ -299,3 +299,23 @@ fn parallel_inputs_equal_the_inputs_run_one_by_one() {
     }
     assert!(all == expected, "parallel output differs from sequential");
 }
+
+#[test]
+fn threads_do_not_change_the_output() {
+    let Some(pcap) = reference_pcap() else { return };
+    for profile in ["cic2017", "engelen", "corrected"] {
+        let run = |threads: &str| {
+            bin()
+                .args(["flows", "--profile", profile, "--threads", threads])
+                .arg(&pcap)
+                .assert()
+                .success()
+                .get_output()
+                .stdout
+                .clone()
+        };
+        let one = run("1");
+        assert!(one == run("3"), "{profile}: --threads 3 differs");
+        assert!(one == run("2"), "{profile}: --threads 2 differs");
+    }
+}

@@ -1,14 +1,15 @@
 //! Conservation on every shared capture: each decoded packet is counted once
 //! in `FlowStats` (written flow, unwritten one-packet flow, or skipped by
 //! reason), the written rows carry exactly the packets the counters say, and
-//! rows come out in flow-start order.
+//! rows come out in flow-start order; three flow-table threads give the same
+//! rows and counters as one.
 //!
 //! The data folder is `$MAXIMUS_DATA_DIR` or `<crate>/../shared/datasets`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use maximus_sim::capture::{CaptureReader, read_packets};
-use maximus_sim::flow::{FlowExtractor, Profile, TzOffset};
+use maximus_sim::flow::{FlowExtractor, FlowParams, Profile, TzOffset, shard};
 use std::path::{Path, PathBuf};
 
 fn data_dir() -> Option<PathBuf> {
@@ -84,6 +85,35 @@ fn every_packet_is_counted_once_on_every_shared_capture() {
                     "{name}: rows out of start order"
                 );
                 assert_eq!(stats.late_after_expiry, 0, "{name}");
+            }
+            // Three flow-table threads: the same rows and counters.
+            let mut packets = Vec::new();
+            if let Ok(mut reader) = CaptureReader::open(path) {
+                read_packets(&mut reader, |p| packets.push(p.clone()), |_| {});
+            }
+            let mut sharded = Vec::new();
+            let params = FlowParams::new(profile);
+            let ((), sharded_stats) = shard::extract_sharded(
+                params,
+                3,
+                |sink| packets.iter().for_each(sink),
+                |r| sharded.push(r),
+            )
+            .unwrap();
+            let mut a = stats.clone();
+            let mut b = sharded_stats;
+            a.rows_out_of_order = 0;
+            b.rows_out_of_order = 0;
+            assert_eq!(a, b, "{name}: sharded counters differ");
+            if stats.rows_out_of_order == 0 && sharded != rows {
+                let i = rows.iter().zip(&sharded).position(|(x, y)| x != y);
+                panic!(
+                    "{name} {profile}: sharded rows differ ({} vs {} rows, first at {i:?}: {:?} vs {:?})",
+                    rows.len(),
+                    sharded.len(),
+                    i.map(|i| (&rows[i].values, rows[i].start_us)),
+                    i.map(|i| (&sharded[i].values, sharded[i].start_us)),
+                );
             }
             checked += 1;
         }

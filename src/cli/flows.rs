@@ -5,6 +5,7 @@ use super::{CliError, exit};
 use crate::capture::{CaptureError, CaptureReader, FileSummary, PacketRepr, read_packets};
 use crate::flow::csv::CsvWriter;
 use crate::flow::reorder::Reorderer;
+use crate::flow::shard;
 use crate::flow::{FlowError, FlowExtractor, FlowParams, FlowRecord, FlowStats, Profile, TzOffset};
 use clap::Args;
 use std::fmt::Write as _;
@@ -81,6 +82,10 @@ pub struct FlowsArgs {
     /// reference CSVs were made from time-sorted captures.
     #[arg(long, value_name = "full|SECONDS", num_args = 0..=1, default_missing_value = "10", value_parser = parse_sort)]
     pub sort: Option<SortMode>,
+    /// Flow-table threads per input (the packets of one flow always go to
+    /// the same thread; the output is the same bytes for any count).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
     /// Print the decode buckets and flow counters of every input to stderr.
     #[arg(long)]
     pub stats: bool,
@@ -333,14 +338,6 @@ fn run_file(
     show_progress: bool,
 ) -> Result<FileResult, CliError> {
     let mut res = FileResult::default();
-    let mut writer_gone = false;
-    let mut send = |rows: &mut Vec<FlowRecord>, force: bool| {
-        if writer_gone {
-            rows.clear();
-        } else if (force && !rows.is_empty()) || rows.len() >= BATCH {
-            writer_gone = tx.send(std::mem::take(rows)).is_err();
-        }
-    };
     let mut reader = match CaptureReader::open(path) {
         Ok(r) => r,
         Err(e) => {
@@ -349,49 +346,57 @@ fn run_file(
             return Ok(res);
         }
     };
-    let mut x = FlowExtractor::with_params(params)
-        .map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
     let size = std::fs::metadata(path).ok().map(|m| m.len());
     let min_bytes = if show_progress { 64 << 20 } else { u64::MAX };
     let bar = byte_progress(size, min_bytes, &path.display().to_string());
-    let mut rows = Vec::new();
     let mut reorder = args.sort.map(|m| {
         Reorderer::new(match m {
             SortMode::Full => None,
             SortMode::Window(w) => Some(w),
         })
     });
-    let mut fed = 0u64;
-    let mut feed = |p: &PacketRepr| {
-        x.push(p);
-        // Checking for final rows every packet costs more than it saves.
-        fed += 1;
-        if fed.is_multiple_of(256) {
-            x.take_ready(&mut rows);
-            send(&mut rows, false);
-        }
+    // Read (and optionally sort) the packets into `sink`.
+    let mut read = |sink: &mut dyn FnMut(&PacketRepr)| {
+        let outcome = read_packets(
+            &mut reader,
+            |p| match reorder.as_mut() {
+                Some(r) => r.push(p, &mut *sink),
+                None => sink(p),
+            },
+            |b| bar.set_position(b),
+        );
+        let too_late = match reorder.as_mut() {
+            Some(r) => {
+                r.finish(&mut *sink);
+                r.too_late()
+            }
+            None => 0,
+        };
+        (outcome, too_late)
     };
-    let outcome = read_packets(
-        &mut reader,
-        |p| match reorder.as_mut() {
-            Some(r) => r.push(p, &mut feed),
-            None => feed(p),
-        },
-        |b| bar.set_position(b),
-    );
-    let too_late = match reorder.as_mut() {
-        Some(r) => {
-            r.finish(&mut feed);
-            r.too_late()
-        }
-        None => 0,
+    let mut out = Batcher::new(tx);
+    let ((outcome, too_late), stats) = if args.threads > 1 {
+        shard::extract_sharded(params, usize::from(args.threads), read, |r| out.push(r))
+            .map_err(|e| CliError::new(exit::USAGE, e.to_string()))?
+    } else {
+        let mut x = FlowExtractor::with_params(params)
+            .map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
+        let mut rows = Vec::new();
+        let mut fed = 0u64;
+        let read_out = read(&mut |p: &PacketRepr| {
+            x.push(p);
+            // Checking for final rows every packet costs more than it saves.
+            fed += 1;
+            if fed.is_multiple_of(256) {
+                x.take_ready(&mut rows);
+                rows.drain(..).for_each(|r| out.push(r));
+            }
+        });
+        let stats = x.finish_each(|r| out.push(r));
+        (read_out, stats)
     };
+    out.flush();
     bar.finish_and_clear();
-    let stats = x.finish_each(|r| {
-        rows.push(r);
-        send(&mut rows, false);
-    });
-    send(&mut rows, true);
     if let Some(e) = &outcome.error {
         res.messages.push(format!("maximus-sim: error: {e}"));
         res.code = capture_code(e);
@@ -414,6 +419,41 @@ fn run_file(
     }
     res.stats = Some(stats);
     Ok(res)
+}
+
+/// Sends rows to the writer thread in batches; drops them once the writer
+/// has stopped (it reports its own error).
+struct Batcher<'a> {
+    tx: &'a mpsc::SyncSender<Vec<FlowRecord>>,
+    rows: Vec<FlowRecord>,
+    gone: bool,
+}
+
+impl<'a> Batcher<'a> {
+    fn new(tx: &'a mpsc::SyncSender<Vec<FlowRecord>>) -> Batcher<'a> {
+        Batcher {
+            tx,
+            rows: Vec::with_capacity(BATCH),
+            gone: false,
+        }
+    }
+
+    fn push(&mut self, r: FlowRecord) {
+        if self.gone {
+            return;
+        }
+        self.rows.push(r);
+        if self.rows.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.gone && !self.rows.is_empty() {
+            let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(BATCH));
+            self.gone = self.tx.send(rows).is_err();
+        }
+    }
 }
 
 fn stats_report(out: &mut String, s: &FileSummary, f: &FlowStats) {
