@@ -34,8 +34,8 @@
 //!   window) repeats;
 //! - every flow is written, one-packet flows included.
 //!
-//! Memory: as in [`super::v3`], a flow older than 120 s +
-//! [`REORDER_SLACK_US`] behind the newest packet is written early and a
+//! Memory: as in [`super::v3`], a flow older than 120 s + the reorder slack
+//! ([`REORDER_SLACK_US`] by default) behind the newest packet is written early and a
 //! tombstone keeps what a continuation flow inherits (orientation, readiness,
 //! last-seen time, connection time and the retransmission memory, bounded to
 //! [`RETRANS_MEMORY`] entries per flow).

@@ -22,12 +22,15 @@
 //!   padding of plain Ethernet/IPv4 frames as payload.
 //!
 //! Memory: the Java tool keeps every flow until its next packet or the end of
-//! the file. Here a flow whose age already exceeds 120 s + [`REORDER_SLACK_US`]
-//! relative to the newest packet seen is written at once (its row can no
-//! longer change) and only a small tombstone with its orientation stays, so
-//! that a later packet on the same key starts the continuation flow exactly as
-//! the Java tool would. A packet more than the slack out of order that would
-//! have joined such a flow is counted in `late_after_expiry`.
+//! the file. Here a flow whose age already exceeds 120 s + the reorder slack
+//! ([`REORDER_SLACK_US`] by default, `FlowParams::reorder_slack_us`) relative
+//! to the newest packet seen is written at once (its row can no longer change)
+//! and only a small tombstone with its orientation stays, so that a later
+//! packet on the same key starts the continuation flow exactly as the Java
+//! tool would (tested against a run that keeps flows like the tool does). A
+//! packet more than the slack out of order that would have joined such a
+//! flow is counted in `late_after_expiry`. Tombstones are kept until the end
+//! of the input: one small entry per timed-out 5-tuple.
 
 use super::format::{TzOffset, v3_timestamp};
 use super::key::FlowKey;
