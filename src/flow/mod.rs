@@ -11,7 +11,7 @@
 //! - [`v3`]: the CICFlowMeter V3 flow table (profiles `cic2017`, `cic2018`).
 //! - [`pe`]: Engelen's fixed fork (profile `engelen`).
 //! - [`px`]: the corrected profile (`corrected`, the default).
-//! - [`format`]: Java `Double.toString`, V3 timestamps, `--tz` offsets.
+//! - [`format`](mod@format): Java `Double.toString`, V3 timestamps, `--tz` offsets.
 //! - [`reorder`]: optional stable time-sort pre-pass.
 //! - [`shard`]: one input on several threads, same rows as one thread.
 //! - [`profile`], [`record`], [`csv`].
