@@ -290,6 +290,10 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
         }
     }
     if let Some(e) = write_error {
+        if let Sink::File { tmp, .. } = &sink {
+            // Best effort: do not leave half a CSV behind.
+            let _ = std::fs::remove_file(tmp);
+        }
         return sink_failed(&target, e, code);
     }
     match sink {

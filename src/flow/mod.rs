@@ -17,7 +17,8 @@
 //! - [`profile`], [`record`], [`csv`].
 //!
 //! Invariants:
-//! - per-flow state is O(1) in the flow's packets; flows are written as soon
+//! - per-flow state is O(1) in the flow's packets (the `engelen`/`corrected`
+//!   retransmission memory is bounded per flow); flows are written as soon
 //!   as their row can no longer change, so memory follows the flows open at
 //!   one time (plus a small tombstone per timed-out key in the compat
 //!   profiles, which the Java lifecycle needs);
