@@ -319,3 +319,21 @@ fn threads_do_not_change_the_output() {
         assert!(one == run("2"), "{profile}: --threads 2 differs");
     }
 }
+
+#[test]
+fn an_unwritable_output_exits_74_with_a_hint() {
+    let Some(pcap) = reference_pcap() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("no/such/dir/flows.csv");
+    let a = bin()
+        .args(["flows", "--profile", "cic2018", "-o"])
+        .arg(&out)
+        .arg(&pcap)
+        .assert()
+        .code(74);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(
+        err.contains("cannot write flows") && err.contains("writable"),
+        "{err}"
+    );
+}
