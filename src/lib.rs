@@ -5,6 +5,7 @@
 //! only [`cli`] sees them all.
 //!
 //! - [`capture`]: pcap/pcapng files -> decoded packets and per-reason counts.
+//! - [`flow`]: decoded packets -> bidirectional flows -> CICFlowMeter feature rows.
 //! - [`cli`]: the `maximus-sim` command line and its exit codes.
 //!
 //! Reading a capture:
@@ -21,3 +22,4 @@
 
 pub mod capture;
 pub mod cli;
+pub mod flow;

@@ -5,6 +5,7 @@
 //! and exits with [`exit::INTERNAL`].
 
 pub mod exit;
+pub mod flows;
 pub mod inspect;
 mod util;
 
@@ -23,6 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Describe captures (like capinfos) and show where every packet record went.
     Inspect(inspect::InspectArgs),
+    /// Extract CICFlowMeter-compatible bidirectional flow features as CSV.
+    Flows(flows::FlowsArgs),
     /// Panic on purpose, to test the internal-error path (exit 70).
     #[command(hide = true, name = "debug-panic")]
     DebugPanic,
@@ -97,6 +100,7 @@ pub fn main() -> i32 {
 pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::Flows(args) => flows::run(&args),
         Command::DebugPanic => panic!("debug-panic requested"),
     }
 }

@@ -1,0 +1,112 @@
+//! Plain CSV output of flow rows (std only).
+//!
+//! Takes a [`Profile`] and [`FlowRecord`]s; gives the profile's header line
+//! and one line per row, `\n`-terminated, numbers printed like Java
+//! (`Int` cells as integers, `Float` cells with [`java_double`]). Text cells
+//! are quoted only if they contain a comma, quote or line break (never the
+//! case in the compat profiles).
+
+use super::format::java_double;
+use super::profile::Profile;
+use super::record::{FlowRecord, Value};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+/// Writes a header at creation, then rows; call [`CsvWriter::finish`] to flush.
+#[derive(Debug)]
+pub struct CsvWriter<W: Write> {
+    out: W,
+    line: String,
+    rows: u64,
+}
+
+impl<W: Write> CsvWriter<W> {
+    pub fn new(mut out: W, profile: Profile) -> io::Result<CsvWriter<W>> {
+        out.write_all(profile.header().as_bytes())?;
+        out.write_all(b"\n")?;
+        Ok(CsvWriter {
+            out,
+            line: String::with_capacity(1024),
+            rows: 0,
+        })
+    }
+
+    pub fn write(&mut self, r: &FlowRecord) -> io::Result<()> {
+        self.line.clear();
+        format_row(r, &mut self.line);
+        self.line.push('\n');
+        self.out.write_all(self.line.as_bytes())?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// One row as CSV text, without line end.
+pub fn format_row(r: &FlowRecord, line: &mut String) {
+    for (i, v) in r.values.iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        match v {
+            Value::Int(x) => {
+                let _ = write!(line, "{x}");
+            }
+            Value::Float(x) => java_double(*x, line),
+            Value::Text(s) if s.contains([',', '"', '\n', '\r']) => {
+                line.push('"');
+                line.push_str(&s.replace('"', "\"\""));
+                line.push('"');
+            }
+            Value::Text(s) => line.push_str(s),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::FlowKey;
+
+    #[test]
+    fn rows_use_java_numbers_and_quote_only_when_needed() {
+        let key = FlowKey::canonical(
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+            1,
+            2,
+            6,
+        );
+        let r = FlowRecord {
+            start_us: 0,
+            key,
+            values: vec![
+                Value::Text("a".into()),
+                Value::Int(-1),
+                Value::Int(0),
+                Value::Float(0.0),
+                Value::Float(f64::INFINITY),
+                Value::Float(2.0824295e7),
+                Value::Text("x,\"y\"".into()),
+            ],
+        };
+        let mut w = CsvWriter::new(Vec::new(), Profile::Cic2018).unwrap();
+        w.write(&r).unwrap();
+        let text = String::from_utf8(w.finish().unwrap()).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some(Profile::Cic2018.header()));
+        assert_eq!(
+            lines.next(),
+            Some("a,-1,0,0.0,Infinity,2.0824295E7,\"x,\"\"y\"\"\"")
+        );
+        assert!(text.ends_with('\n'));
+    }
+}

@@ -1,0 +1,322 @@
+//! Text formats of the compat profiles: Java `Double.toString`, the V3
+//! timestamp, and fixed UTC offsets (`--tz`).
+//!
+//! Takes numbers and microsecond timestamps; gives the exact strings the Java
+//! tool printed. Pure functions, no allocation beyond the output string.
+
+use super::FlowError;
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+/// Append `x` as Java's `Double.toString` prints it: shortest round-trip
+/// digits, plain notation for 1e-3 <= |x| < 1e7 (always with a fractional
+/// part, `714.0`), otherwise computerized scientific notation (`4.4964004E7`,
+/// `1.0E-4`); `NaN`, `Infinity`, `-Infinity`, `-0.0`.
+pub fn java_double(x: f64, out: &mut String) {
+    if x.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if x.is_infinite() {
+        out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
+        return;
+    }
+    if x.is_sign_negative() {
+        out.push('-');
+    }
+    let a = x.abs();
+    if a == 0.0 {
+        out.push_str("0.0");
+        return;
+    }
+    // Fast path: integral values in plain notation (`714.0`, `40960.0`).
+    if (1.0..1e7).contains(&a) && a.fract() == 0.0 {
+        let _ = write!(out, "{}.0", a as u64);
+        return;
+    }
+    // Rust's `{:e}` gives the shortest digits that round-trip: `d.ddde-5`.
+    let mut buf = StackBuf::default();
+    let _ = write!(buf, "{a:e}");
+    let sci = buf.as_str();
+    let (mantissa, exp) = match sci.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (sci, 0),
+    };
+    let (first, rest) = match mantissa.split_once('.') {
+        Some((f, r)) => (f, r),
+        None => (mantissa, ""),
+    };
+    if (1e-3..1e7).contains(&a) {
+        if exp >= 0 {
+            // `exp` (< 7) digits of `rest` move before the point.
+            let int_extra = exp as usize;
+            out.push_str(first);
+            if rest.len() <= int_extra {
+                out.push_str(rest);
+                out.extend(std::iter::repeat_n('0', int_extra - rest.len()));
+                out.push_str(".0");
+            } else {
+                out.push_str(&rest[..int_extra]);
+                out.push('.');
+                out.push_str(&rest[int_extra..]);
+            }
+        } else {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
+            out.push_str(first);
+            out.push_str(rest);
+        }
+    } else {
+        out.push_str(first);
+        out.push('.');
+        out.push_str(if rest.is_empty() { "0" } else { rest });
+        let _ = write!(out, "E{exp}");
+    }
+}
+
+/// A fixed buffer for one formatted float (`{:e}` of an f64 needs < 32 bytes).
+struct StackBuf {
+    bytes: [u8; 40],
+    len: usize,
+}
+
+impl Default for StackBuf {
+    fn default() -> StackBuf {
+        StackBuf {
+            bytes: [0; 40],
+            len: 0,
+        }
+    }
+}
+
+impl StackBuf {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.bytes.len() {
+            return Err(std::fmt::Error);
+        }
+        self.bytes[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// [`java_double`] into a new string.
+pub fn java_double_string(x: f64) -> String {
+    let mut s = String::new();
+    java_double(x, &mut s);
+    s
+}
+
+/// A fixed offset from UTC, in seconds east (`--tz -03:00` is -10800).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TzOffset(i32);
+
+impl TzOffset {
+    pub const UTC: TzOffset = TzOffset(0);
+
+    /// Offset in seconds east of UTC; `None` unless |secs| < 24 h.
+    pub fn from_seconds(secs: i32) -> Option<TzOffset> {
+        (secs.abs() < 86_400).then_some(TzOffset(secs))
+    }
+
+    pub fn seconds(self) -> i32 {
+        self.0
+    }
+}
+
+impl FromStr for TzOffset {
+    type Err = FlowError;
+
+    /// `UTC`, `Z`, or `±HH:MM` (also `±HHMM`, `±HH`).
+    fn from_str(s: &str) -> Result<TzOffset, FlowError> {
+        let bad = || FlowError::BadTimezone {
+            given: s.to_string(),
+        };
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("utc") || t == "Z" {
+            return Ok(TzOffset::UTC);
+        }
+        let (sign, rest) = match t.as_bytes().first() {
+            Some(b'+') => (1, &t[1..]),
+            Some(b'-') => (-1, &t[1..]),
+            _ => return Err(bad()),
+        };
+        let (hh, mm) = match rest.split_once(':') {
+            Some((h, m)) => (h, m),
+            None if rest.len() == 4 => rest.split_at(2),
+            None => (rest, "00"),
+        };
+        let all_digits = |x: &str| x.len() == 2 && x.bytes().all(|b| b.is_ascii_digit());
+        if !all_digits(hh) || !all_digits(mm) {
+            return Err(bad());
+        }
+        let h: i32 = hh.parse().map_err(|_| bad())?;
+        let m: i32 = mm.parse().map_err(|_| bad())?;
+        if h > 23 || m > 59 {
+            return Err(bad());
+        }
+        Ok(TzOffset(sign * (h * 3600 + m * 60)))
+    }
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The V3 (P17/P18) `Timestamp` cell: Java `SimpleDateFormat("dd/MM/yyyy
+/// hh:mm:ss")` of `ts_us / 1000` milliseconds in a fixed zone: 12-hour clock
+/// without AM/PM (`hh`: 00:xx prints as 12:xx), sub-seconds truncated.
+pub fn v3_timestamp(ts_us: i64, tz: TzOffset) -> String {
+    // Java: `flowStartTime / 1000L` truncates toward zero; `Date` then floors.
+    let ms = ts_us / 1000;
+    let secs = ms.div_euclid(1000) + i64::from(tz.seconds());
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    let h24 = sod / 3600;
+    let h12 = if h24 % 12 == 0 { 12 } else { h24 % 12 };
+    format!(
+        "{d:02}/{mo:02}/{y:04} {h12:02}:{:02}:{:02}",
+        (sod / 60) % 60,
+        sod % 60
+    )
+}
+
+/// The PE `Timestamp` cell: UTC `yyyy-MM-dd HH:mm:ss` plus the fraction as
+/// Java's `Instant.toString` prints it (none when zero, else 3 digits when
+/// whole milliseconds, else 6).
+pub fn pe_timestamp(ts_us: i64) -> String {
+    let secs = ts_us.div_euclid(1_000_000);
+    let frac = ts_us.rem_euclid(1_000_000);
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    let mut s = format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    );
+    if frac != 0 {
+        if frac % 1000 == 0 {
+            let _ = write!(s, ".{:03}", frac / 1000);
+        } else {
+            let _ = write!(s, ".{frac:06}");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_doubles_from_the_reference_csvs() {
+        // Every string below appears in a CSV written by the Java tool.
+        for (x, s) in [
+            (714.0, "714.0"),
+            (3.7187499999999996, "3.7187499999999996"),
+            (714.0 / 192.0, "3.71875"),
+            (0.0, "0.0"),
+            (44_964_004.0, "4.4964004E7"),
+            (20_824_295.0, "2.0824295E7"),
+            (1.0607713537046159E7, "1.0607713537046159E7"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (1.0, "1.0"),
+            (1.1111111111111112, "1.1111111111111112"),
+        ] {
+            assert_eq!(java_double_string(x), s, "{x:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn java_doubles_round_trip_in_the_right_notation(bits in proptest::num::u64::ANY) {
+            let x = f64::from_bits(bits);
+            proptest::prop_assume!(x.is_finite());
+            let s = java_double_string(x);
+            proptest::prop_assert_eq!(s.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{}", s);
+            let sci = s.contains('E');
+            let a = x.abs();
+            proptest::prop_assert_eq!(sci, a != 0.0 && !(1e-3..1e7).contains(&a), "{}", s);
+            proptest::prop_assert!(s.contains('.'), "{}", s);
+        }
+
+        #[test]
+        fn java_doubles_of_integers_and_ratios(n in 0u64..100_000_000, d in 1u64..1000) {
+            let x = n as f64 / d as f64;
+            let s = java_double_string(x);
+            proptest::prop_assert_eq!(s.parse::<f64>().unwrap(), x, "{}", s);
+        }
+    }
+
+    #[test]
+    fn java_double_notation_boundaries() {
+        // Java switches to E notation below 1e-3 and from 1e7 on.
+        assert_eq!(java_double_string(0.001), "0.001");
+        assert_eq!(java_double_string(0.0001), "1.0E-4");
+        assert_eq!(java_double_string(0.00012345), "1.2345E-4");
+        assert_eq!(java_double_string(9_999_999.0), "9999999.0");
+        assert_eq!(java_double_string(10_000_000.0), "1.0E7");
+        assert_eq!(java_double_string(123.0), "123.0");
+        assert_eq!(java_double_string(1e300), "1.0E300");
+        assert_eq!(java_double_string(-0.5), "-0.5");
+        assert_eq!(java_double_string(-0.0), "-0.0");
+        assert_eq!(java_double_string(f64::NEG_INFINITY), "-Infinity");
+        assert_eq!(java_double_string(0.012), "0.012");
+    }
+
+    #[test]
+    fn v3_timestamps_are_12_hour_without_marker() {
+        // 2015-03-31T11:32:22.999Z at -03:00 (the reference host).
+        let tz: TzOffset = "-03:00".parse().unwrap();
+        let t = 1_427_801_542_999_999;
+        assert_eq!(v3_timestamp(t, tz), "31/03/2015 08:32:22");
+        // 15:30 local prints as 03:30; midnight as 12.
+        assert_eq!(
+            v3_timestamp(1_499_441_400_000_000, TzOffset::UTC),
+            "07/07/2017 03:30:00"
+        );
+        assert_eq!(v3_timestamp(0, TzOffset::UTC), "01/01/1970 12:00:00");
+        // Crossing the date line backwards.
+        assert_eq!(v3_timestamp(3_600_000_000, tz), "31/12/1969 10:00:00");
+    }
+
+    #[test]
+    fn pe_timestamps_follow_java_instant_fractions() {
+        // 2025-03-11T15:28:45Z = 1741706925.
+        let t = 1_741_706_925_000_000;
+        assert_eq!(pe_timestamp(t + 648_704), "2025-03-11 15:28:45.648704");
+        assert_eq!(pe_timestamp(t + 245_400), "2025-03-11 15:28:45.245400");
+        assert_eq!(pe_timestamp(t + 245_000), "2025-03-11 15:28:45.245");
+        assert_eq!(pe_timestamp(t), "2025-03-11 15:28:45");
+    }
+
+    #[test]
+    fn tz_offsets_parse_and_reject() {
+        assert_eq!("-03:00".parse::<TzOffset>().unwrap().seconds(), -10_800);
+        assert_eq!("+05:30".parse::<TzOffset>().unwrap().seconds(), 19_800);
+        assert_eq!("+0530".parse::<TzOffset>().unwrap().seconds(), 19_800);
+        assert_eq!("UTC".parse::<TzOffset>().unwrap(), TzOffset::UTC);
+        for bad in ["", "03:00", "+3:00", "+24:00", "+05:60", "-03:0x", "CET"] {
+            assert!(bad.parse::<TzOffset>().is_err(), "{bad}");
+        }
+    }
+}

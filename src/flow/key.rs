@@ -1,0 +1,147 @@
+//! Bidirectional flow keys.
+//!
+//! Takes a packet's addresses, ports and protocol; gives a [`FlowKey`] that
+//! is the same for both directions of a conversation, plus its `Flow ID` text.
+//! Two orderings exist:
+//! - [`FlowKey::cic_v3`]: CICFlowMeter V3's own order (IPv4 octets compared as
+//!   signed Java bytes, lower first; equal IPs keep the packet's orientation, so
+//!   hairpin traffic between two ports of one host is *not* symmetric, exactly
+//!   like the Java tool);
+//! - [`FlowKey::canonical`]: (address, port) pairs in natural order, fully
+//!   symmetric (for the corrected profile).
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::net::IpAddr;
+
+/// Endpoint `a` is the first in the key's order; ports belong to their address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub a: IpAddr,
+    pub b: IpAddr,
+    pub a_port: u16,
+    pub b_port: u16,
+    pub protocol: u8,
+}
+
+/// Compare two addresses the way V3's `generateFlowId` does: octet by octet
+/// as signed bytes (so 192.x < 104.x), first difference decides.
+fn java_signed_cmp(x: &IpAddr, y: &IpAddr) -> Ordering {
+    match (x, y) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => signed_bytes_cmp(&a.octets(), &b.octets()),
+        (IpAddr::V6(a), IpAddr::V6(b)) => signed_bytes_cmp(&a.octets(), &b.octets()),
+        // Mixed families never share a flow; any fixed order will do.
+        _ => x.cmp(y),
+    }
+}
+
+fn signed_bytes_cmp(xs: &[u8], ys: &[u8]) -> Ordering {
+    for (p, q) in xs.iter().zip(ys) {
+        let (p, q) = (*p as i8, *q as i8);
+        if p != q {
+            return p.cmp(&q);
+        }
+    }
+    Ordering::Equal
+}
+
+impl FlowKey {
+    /// V3 key of a packet `src:sport -> dst:dport`.
+    pub fn cic_v3(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, protocol: u8) -> FlowKey {
+        if java_signed_cmp(&src, &dst) == Ordering::Greater {
+            FlowKey {
+                a: dst,
+                b: src,
+                a_port: dport,
+                b_port: sport,
+                protocol,
+            }
+        } else {
+            FlowKey {
+                a: src,
+                b: dst,
+                a_port: sport,
+                b_port: dport,
+                protocol,
+            }
+        }
+    }
+
+    /// Symmetric key: the smaller (address, port) pair first.
+    pub fn canonical(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, protocol: u8) -> FlowKey {
+        if (dst, dport) < (src, sport) {
+            FlowKey {
+                a: dst,
+                b: src,
+                a_port: dport,
+                b_port: sport,
+                protocol,
+            }
+        } else {
+            FlowKey {
+                a: src,
+                b: dst,
+                a_port: sport,
+                b_port: dport,
+                protocol,
+            }
+        }
+    }
+}
+
+/// The `Flow ID` cell: `A-B-portA-portB-protocol`.
+impl fmt::Display for FlowKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}-{}-{}-{}-{}",
+            self.a, self.b, self.a_port, self.b_port, self.protocol
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn v3_orders_octets_as_signed_bytes() {
+        // Examples from the spec (§2.1): 192.x < 104.x, 188.x < 10.x.
+        let k = FlowKey::cic_v3(ip("10.200.2.252"), ip("188.120.225.17"), 61559, 8080, 6);
+        assert_eq!(k.to_string(), "188.120.225.17-10.200.2.252-8080-61559-6");
+        let r = FlowKey::cic_v3(ip("188.120.225.17"), ip("10.200.2.252"), 8080, 61559, 6);
+        assert_eq!(k, r);
+        let k = FlowKey::cic_v3(ip("104.16.207.165"), ip("192.168.10.5"), 443, 5000, 6);
+        assert_eq!(k.to_string(), "192.168.10.5-104.16.207.165-5000-443-6");
+        // Only the first differing octet decides: 10.0.0.200 (-56) < 10.0.0.1.
+        let k = FlowKey::cic_v3(ip("10.0.0.1"), ip("10.0.0.200"), 1, 2, 17);
+        assert_eq!(k.to_string(), "10.0.0.200-10.0.0.1-2-1-17");
+    }
+
+    #[test]
+    fn v3_equal_addresses_keep_packet_orientation() {
+        let h = ip("127.0.0.1");
+        let k1 = FlowKey::cic_v3(h, h, 1000, 80, 6);
+        let k2 = FlowKey::cic_v3(h, h, 80, 1000, 6);
+        assert_eq!(k1.to_string(), "127.0.0.1-127.0.0.1-1000-80-6");
+        assert_ne!(k1, k2);
+    }
+
+    #[test]
+    fn canonical_is_symmetric_including_hairpin() {
+        let h = ip("127.0.0.1");
+        assert_eq!(
+            FlowKey::canonical(h, h, 1000, 80, 6),
+            FlowKey::canonical(h, h, 80, 1000, 6)
+        );
+        let (x, y) = (ip("2001:db8::1"), ip("10.0.0.1"));
+        assert_eq!(
+            FlowKey::canonical(x, y, 5, 6, 17),
+            FlowKey::canonical(y, x, 6, 5, 17)
+        );
+    }
+}

@@ -1,0 +1,601 @@
+//! Flow layer: decoded packets -> bidirectional flows -> CICFlowMeter feature rows.
+//!
+//! Takes [`PacketRepr`]s in capture order (from [`crate::capture`]) and a
+//! [`Profile`]; gives [`FlowRecord`]s (typed cells in the profile's column
+//! order) and [`FlowStats`] (where every packet went), plus a plain CSV
+//! writer ([`csv::CsvWriter`]) with Java number formatting.
+//!
+//! - [`key`]: bidirectional flow keys and the `Flow ID` text.
+//! - [`stats`]: O(1) streaming statistics (count/sum/min/max/Welford) with
+//!   commons-math arithmetic.
+//! - [`v3`]: the CICFlowMeter V3 flow table (profiles `cic2017`, `cic2018`).
+//! - [`pe`]: Engelen's fixed fork (profile `engelen`).
+//! - [`px`]: the corrected profile (`corrected`, the default).
+//! - [`format`](mod@format): Java `Double.toString`, V3 timestamps, `--tz` offsets.
+//! - [`reorder`]: optional stable time-sort pre-pass.
+//! - [`shard`]: one input on several threads, same rows as one thread.
+//! - [`profile`], [`record`], [`csv`].
+//!
+//! Invariants:
+//! - per-flow state is O(1) in the flow's packets (the `engelen`/`corrected`
+//!   retransmission memory is bounded per flow); flows are written as soon
+//!   as their row can no longer change, so memory follows the flows open at
+//!   one time (plus a small tombstone per timed-out key in the compat
+//!   profiles, which the Java lifecycle needs);
+//! - conservation: every packet given to [`FlowExtractor::push`] is counted
+//!   once in [`FlowStats`]: in a written flow, in an unwritten one-packet
+//!   flow, or as skipped by reason ([`FlowStats::is_balanced`]);
+//! - output order is deterministic: (flow start, key, creation order), and
+//!   never depends on `HashMap` iteration. It is exact when the input is out
+//!   of order by at most [`FlowParams::reorder_slack_us`] (default 1 s);
+//!   beyond that, rows are counted in [`FlowStats::rows_out_of_order`].
+
+pub mod csv;
+pub mod error;
+pub mod format;
+pub mod key;
+pub mod pe;
+pub mod profile;
+pub mod px;
+pub mod record;
+pub mod reorder;
+pub mod shard;
+pub mod stats;
+#[cfg(test)]
+mod testutil;
+pub mod v3;
+
+pub use error::FlowError;
+pub use format::TzOffset;
+pub use key::FlowKey;
+pub use profile::Profile;
+pub use record::{FlowRecord, Value};
+
+use crate::capture::PacketRepr;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Where the packets given to a [`FlowExtractor`] went, and how flows ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FlowStats {
+    /// Packets offered.
+    pub packets: u64,
+    /// Packets counted in a written flow.
+    pub packets_in_written_flows: u64,
+    /// One-packet flows the profile does not write (P17/P18: all of them).
+    pub single_packet_flows_not_written: u64,
+    /// Packets of a link type the profile ignores (P17/P18: not Ethernet).
+    pub skipped_link_type: u64,
+    /// IPv6 packets the profile ignores (P17/P18).
+    pub skipped_ipv6: u64,
+    /// Flows written.
+    pub flows_written: u64,
+    /// Written flows closed by a FIN.
+    pub closed_by_fin: u64,
+    /// Written flows closed by the maximum flow age, including flows written
+    /// early because their age already exceeds it (the Java tool writes those
+    /// at their next packet or at the end of the input).
+    pub closed_by_timeout: u64,
+    /// Written flows still open at the end of the input.
+    pub closed_at_eof: u64,
+    /// Written flows closed by a RST (`corrected`).
+    pub closed_by_rst: u64,
+    /// Written flows closed by the idle timeout (`corrected`).
+    pub closed_by_idle: u64,
+    /// Written flows cut by the active timeout (`corrected`).
+    pub closed_by_active_timeout: u64,
+    /// Written flows closed by a SYN after their teardown (`engelen`).
+    pub closed_by_new_syn: u64,
+    /// Written ICMP flows closed by a packet of another type and code (`engelen`).
+    pub closed_by_icmp_change: u64,
+    /// TCP packets not remembered for retransmission counting because their
+    /// flow's memory was full (`engelen`; see `pe::RETRANS_MEMORY`).
+    pub retrans_memory_full: u64,
+    /// Packets that arrived so late (more than the reorder slack behind the
+    /// newest packet) that the flow they belonged to was already written;
+    /// they started a continuation flow instead.
+    pub late_after_expiry: u64,
+    /// Rows written after a row that sorts later (only when the input is out
+    /// of order by more than the reorder slack): the output is then not fully
+    /// sorted by (start, key); use a sort pre-pass.
+    pub rows_out_of_order: u64,
+}
+
+impl FlowStats {
+    /// True when every offered packet is accounted for exactly once.
+    pub fn is_balanced(&self) -> bool {
+        self.packets
+            == self.packets_in_written_flows
+                + self.single_packet_flows_not_written
+                + self.skipped_link_type
+                + self.skipped_ipv6
+    }
+
+    /// Add another file's counters.
+    pub fn merge(&mut self, o: &FlowStats) {
+        self.packets += o.packets;
+        self.packets_in_written_flows += o.packets_in_written_flows;
+        self.single_packet_flows_not_written += o.single_packet_flows_not_written;
+        self.skipped_link_type += o.skipped_link_type;
+        self.skipped_ipv6 += o.skipped_ipv6;
+        self.flows_written += o.flows_written;
+        self.closed_by_fin += o.closed_by_fin;
+        self.closed_by_timeout += o.closed_by_timeout;
+        self.closed_at_eof += o.closed_at_eof;
+        self.late_after_expiry += o.late_after_expiry;
+        self.rows_out_of_order += o.rows_out_of_order;
+        self.closed_by_new_syn += o.closed_by_new_syn;
+        self.closed_by_rst += o.closed_by_rst;
+        self.closed_by_idle += o.closed_by_idle;
+        self.closed_by_active_timeout += o.closed_by_active_timeout;
+        self.closed_by_icmp_change += o.closed_by_icmp_change;
+        self.retrans_memory_full += o.retrans_memory_full;
+    }
+
+    /// Count a written flow of `packets` packets closed for `why`.
+    pub fn count_written(&mut self, why: CloseReason, packets: u64) {
+        self.flows_written += 1;
+        self.packets_in_written_flows += packets;
+        match why {
+            CloseReason::Fin => self.closed_by_fin += 1,
+            CloseReason::Timeout => self.closed_by_timeout += 1,
+            CloseReason::Eof => self.closed_at_eof += 1,
+            CloseReason::NewSyn => self.closed_by_new_syn += 1,
+            CloseReason::IcmpChange => self.closed_by_icmp_change += 1,
+            CloseReason::Rst => self.closed_by_rst += 1,
+            CloseReason::Idle => self.closed_by_idle += 1,
+            CloseReason::ActiveTimeout => self.closed_by_active_timeout += 1,
+        }
+    }
+}
+
+/// Why a flow was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// A FIN (V3: the first one; corrected: the ACK after FINs both ways).
+    Fin,
+    /// The maximum flow age of the compat profiles.
+    Timeout,
+    /// A RST (`corrected`).
+    Rst,
+    /// The idle timeout (`corrected`).
+    Idle,
+    /// The active timeout (`corrected`).
+    ActiveTimeout,
+    /// End of input.
+    Eof,
+    /// A SYN on a torn-down connection (`engelen`).
+    NewSyn,
+    /// An ICMP packet of another type and code (`engelen`).
+    IcmpChange,
+}
+
+#[derive(Debug)]
+enum Engine {
+    V3(v3::V3Table),
+    Pe(pe::PeTable),
+    Px(px::PxTable),
+}
+
+/// Extractor settings. Timeouts apply to the corrected profile only (the
+/// compat profiles have their tools' fixed rules).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowParams {
+    pub profile: Profile,
+    /// Fixed offset of the `cic2017`/`cic2018` local-time `Timestamp`.
+    pub tz: TzOffset,
+    /// Close a flow idle for longer than this (µs).
+    pub idle_timeout_us: i64,
+    /// Cut a flow older than this (µs); the connection continues in a new flow.
+    pub active_timeout_us: i64,
+    /// How far (µs) packets may come out of order while rows still come out
+    /// sorted and the compat profiles still write flows early exactly as the
+    /// tool would (default 1 s). `i64::MAX` holds every row until the end of
+    /// the input and keeps compat flows open like the Java tool does.
+    pub reorder_slack_us: i64,
+}
+
+impl FlowParams {
+    /// `profile` with UTC and the default timeouts (120 s idle, 3600 s active).
+    pub fn new(profile: Profile) -> FlowParams {
+        FlowParams {
+            profile,
+            tz: TzOffset::UTC,
+            idle_timeout_us: px::DEFAULT_IDLE_TIMEOUT_US,
+            active_timeout_us: px::DEFAULT_ACTIVE_TIMEOUT_US,
+            reorder_slack_us: v3::REORDER_SLACK_US,
+        }
+    }
+
+    pub fn with_reorder_slack(mut self, slack_us: i64) -> FlowParams {
+        self.reorder_slack_us = slack_us;
+        self
+    }
+
+    pub fn with_tz(mut self, tz: TzOffset) -> FlowParams {
+        self.tz = tz;
+        self
+    }
+
+    /// Timeouts in seconds; each must be positive and finite.
+    pub fn with_timeouts(mut self, idle_s: f64, active_s: f64) -> Result<FlowParams, FlowError> {
+        let to_us = |name: &'static str, s: f64| {
+            if s.is_finite() && s > 0.0 && s * 1e6 < i64::MAX as f64 {
+                Ok((s * 1e6).round() as i64)
+            } else {
+                Err(FlowError::BadTimeout { name, value: s })
+            }
+        };
+        self.idle_timeout_us = to_us("--idle-timeout", idle_s)?;
+        self.active_timeout_us = to_us("--active-timeout", active_s)?;
+        Ok(self)
+    }
+}
+
+/// Streaming extractor for one capture: push packets in file order, take
+/// finished rows with [`FlowExtractor::take_ready`], end with
+/// [`FlowExtractor::finish`].
+#[derive(Debug)]
+pub struct FlowExtractor {
+    profile: Profile,
+    engine: Engine,
+    stats: FlowStats,
+    closed: Vec<FlowRecord>,
+    pending: BTreeMap<(i64, FlowKey, u64), FlowRecord>,
+    seq: u64,
+    /// (start, key) of the last row handed out.
+    last_out: Option<(i64, FlowKey)>,
+}
+
+impl FlowExtractor {
+    /// An extractor for `profile`; `tz` is the fixed offset of the compat
+    /// profiles' local-time `Timestamp` column.
+    pub fn new(profile: Profile, tz: TzOffset) -> Result<FlowExtractor, FlowError> {
+        FlowExtractor::with_params(FlowParams::new(profile).with_tz(tz))
+    }
+
+    /// An extractor with explicit settings.
+    pub fn with_params(params: FlowParams) -> Result<FlowExtractor, FlowError> {
+        let FlowParams { profile, tz, .. } = params;
+        let slack = params.reorder_slack_us;
+        if params.idle_timeout_us <= 0 {
+            return Err(FlowError::BadTimeout {
+                name: "--idle-timeout",
+                value: params.idle_timeout_us as f64 / 1e6,
+            });
+        }
+        if params.active_timeout_us <= 0 {
+            return Err(FlowError::BadTimeout {
+                name: "--active-timeout",
+                value: params.active_timeout_us as f64 / 1e6,
+            });
+        }
+        let engine = match profile {
+            Profile::Cic2017 => Engine::V3(v3::V3Table::new(true, tz).with_slack(slack)),
+            Profile::Cic2018 => Engine::V3(v3::V3Table::new(false, tz).with_slack(slack)),
+            Profile::Engelen => Engine::Pe(pe::PeTable::new().with_slack(slack)),
+            Profile::Corrected => Engine::Px(
+                px::PxTable::new(params.idle_timeout_us, params.active_timeout_us)
+                    .with_slack(slack),
+            ),
+        };
+        Ok(FlowExtractor {
+            profile,
+            engine,
+            stats: FlowStats::default(),
+            closed: Vec::new(),
+            pending: BTreeMap::new(),
+            seq: 0,
+            last_out: None,
+        })
+    }
+
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    pub fn stats(&self) -> &FlowStats {
+        &self.stats
+    }
+
+    /// Feed one decoded packet, the input having reached capture time
+    /// `clock_before_ns` before it (a sharded run, where a shard sees only
+    /// some packets, passes the whole input's time so that every shard
+    /// expires flows exactly when one extractor would).
+    pub fn push_at(&mut self, p: &PacketRepr, clock_before_ns: i64) {
+        if clock_before_ns != i64::MIN {
+            self.tick(clock_before_ns);
+        }
+        self.push(p);
+    }
+
+    /// Advance capture time to `clock_ns` without a packet (a sharded run
+    /// tells every shard where the input ended) and close what that expires.
+    pub fn tick(&mut self, clock_ns: i64) {
+        let us = clock_ns.div_euclid(1000);
+        match &mut self.engine {
+            Engine::V3(t) => t.tick(us, &mut self.closed, &mut self.stats),
+            Engine::Pe(t) => t.tick(us, &mut self.closed, &mut self.stats),
+            Engine::Px(t) => t.tick(us, &mut self.closed, &mut self.stats),
+        }
+        self.stash();
+    }
+
+    /// The earliest start a row not yet handed out by
+    /// [`FlowExtractor::take_ready`] can have.
+    pub fn horizon(&mut self) -> i64 {
+        let engine = match &mut self.engine {
+            Engine::V3(t) => t.horizon(),
+            Engine::Pe(t) => t.horizon(),
+            Engine::Px(t) => t.horizon(),
+        };
+        self.pending
+            .first_key_value()
+            .map_or(engine, |(k, _)| k.0.min(engine))
+    }
+
+    /// Feed one decoded packet.
+    pub fn push(&mut self, p: &PacketRepr) {
+        match &mut self.engine {
+            Engine::V3(t) => t.push(p, &mut self.closed, &mut self.stats),
+            Engine::Pe(t) => t.push(p, &mut self.closed, &mut self.stats),
+            Engine::Px(t) => t.push(p, &mut self.closed, &mut self.stats),
+        }
+        self.stash();
+    }
+
+    fn stash(&mut self) {
+        for r in self.closed.drain(..) {
+            self.pending.insert((r.start_us, r.key, self.seq), r);
+            self.seq += 1;
+        }
+    }
+
+    /// Move the rows that are final in output order to `out`.
+    pub fn take_ready(&mut self, out: &mut Vec<FlowRecord>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let horizon = match &mut self.engine {
+            Engine::V3(t) => t.horizon(),
+            Engine::Pe(t) => t.horizon(),
+            Engine::Px(t) => t.horizon(),
+        };
+        while let Some(entry) = self.pending.first_entry() {
+            if entry.key().0 >= horizon {
+                break;
+            }
+            let r = entry.remove();
+            note_order(&mut self.last_out, &mut self.stats, &r);
+            out.push(r);
+        }
+    }
+
+    /// End of input: every remaining row, in order, and the counters.
+    pub fn finish(self, out: &mut Vec<FlowRecord>) -> FlowStats {
+        self.finish_each(|r| out.push(r))
+    }
+
+    /// End of input, streaming: every remaining row, in order, to `emit`,
+    /// without first collecting them all; then the counters.
+    pub fn finish_each(mut self, mut emit: impl FnMut(FlowRecord)) -> FlowStats {
+        self.stash();
+        let mut pending = std::mem::take(&mut self.pending);
+        let mut last_out = self.last_out;
+        let mut late_rows = 0;
+        let mut emit = |r: FlowRecord| {
+            let mut s = FlowStats::default();
+            note_order(&mut last_out, &mut s, &r);
+            late_rows += s.rows_out_of_order;
+            emit(r);
+        };
+        {
+            // Rows already closed go first when they sort before (or tie with)
+            // a row made now.
+            let mut merge = |r: FlowRecord| {
+                while let Some(e) = pending.first_entry() {
+                    if (e.key().0, e.key().1) <= (r.start_us, r.key) {
+                        emit(e.remove());
+                    } else {
+                        break;
+                    }
+                }
+                emit(r);
+            };
+            match &mut self.engine {
+                Engine::V3(t) => t.finish(&mut merge, &mut self.stats),
+                Engine::Pe(t) => t.finish(&mut merge, &mut self.stats),
+                Engine::Px(t) => t.finish(&mut merge, &mut self.stats),
+            }
+        }
+        pending.into_values().for_each(&mut emit);
+        self.stats.rows_out_of_order += late_rows;
+        self.stats
+    }
+}
+
+/// Count `r` if it sorts before the previous row handed out.
+fn note_order(last: &mut Option<(i64, FlowKey)>, stats: &mut FlowStats, r: &FlowRecord) {
+    let k = (r.start_us, r.key);
+    if last.is_some_and(|l| k < l) {
+        stats.rows_out_of_order += 1;
+    }
+    *last = Some(k);
+}
+
+/// Run a whole slice of packets through a fresh extractor (tests, small inputs).
+pub fn extract_all(
+    profile: Profile,
+    tz: TzOffset,
+    packets: &[PacketRepr],
+) -> Result<(Vec<FlowRecord>, FlowStats), FlowError> {
+    let mut x = FlowExtractor::new(profile, tz)?;
+    let mut out = Vec::new();
+    for p in packets {
+        x.push(p);
+        x.take_ready(&mut out);
+    }
+    let stats = x.finish(&mut out);
+    Ok((out, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Invariants of every profile on random packet sequences.
+
+    use super::testutil::pkt;
+    use super::*;
+    use crate::capture::TcpFlags;
+    use proptest::prelude::*;
+
+    /// A random packet among 3 hosts, 2 ports each, TCP/UDP/ICMP, with
+    /// random TCP flags, advancing time by a random step that is sometimes
+    /// large (timeouts) and sometimes negative (reordering).
+    fn packets() -> impl Strategy<Value = Vec<PacketRepr>> {
+        let one = (
+            0usize..3,
+            0usize..3,
+            0u16..2,
+            0u16..2,
+            prop_oneof![Just(6u8), Just(17u8), Just(1u8)],
+            any::<u8>(),
+            0u32..1500,
+            prop_oneof![
+                8 => 0i64..2_000_000,
+                1 => 100_000_000i64..400_000_000,
+                1 => -3_000_000i64..0,
+            ],
+        );
+        proptest::collection::vec(one, 1..120).prop_map(|v| {
+            let hosts = ["10.0.0.1", "10.0.0.2", "192.168.1.9"];
+            let mut ts = 1_600_000_000_000_000i64;
+            v.into_iter()
+                .map(|(s, d, sp, dp, proto, flags, len, step)| {
+                    ts += step;
+                    let mut p = pkt(ts, (hosts[s], 1000 + sp), (hosts[d], 80 + dp), proto, len);
+                    if proto == 6 {
+                        p.tcp_flags = TcpFlags(flags);
+                    } else if proto == 1 {
+                        p.src_port = 0;
+                        p.dst_port = 0;
+                        p.icmp_type = flags % 4;
+                        p.icmp_code = flags % 3;
+                    }
+                    p
+                })
+                .collect()
+        })
+    }
+
+    fn extract_with(params: FlowParams, pkts: &[PacketRepr]) -> (Vec<FlowRecord>, FlowStats) {
+        let mut x = FlowExtractor::with_params(params).unwrap();
+        let mut rows = Vec::new();
+        for p in pkts {
+            x.push(p);
+            x.take_ready(&mut rows);
+        }
+        let stats = x.finish(&mut rows);
+        (rows, stats)
+    }
+
+    fn run(profile: Profile, pkts: &[PacketRepr], stream: bool) -> (Vec<FlowRecord>, FlowStats) {
+        let params = FlowParams::new(profile).with_timeouts(60.0, 200.0).unwrap();
+        let mut x = FlowExtractor::with_params(params).unwrap();
+        let mut rows = Vec::new();
+        for p in pkts {
+            x.push(p);
+            if stream {
+                x.take_ready(&mut rows);
+            }
+        }
+        let stats = x.finish(&mut rows);
+        (rows, stats)
+    }
+
+    /// How far (ns) the input goes back behind its newest packet.
+    fn disorder_ns(pkts: &[PacketRepr]) -> i64 {
+        let mut max = i64::MIN;
+        let mut worst = 0;
+        for p in pkts {
+            worst = worst.max(max.saturating_sub(p.ts_ns));
+            max = max.max(p.ts_ns);
+        }
+        worst
+    }
+
+    proptest! {
+        #[test]
+        fn conservation_order_and_streaming_equivalence(pkts in packets()) {
+            let in_order = pkts.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns);
+            let within_slack = disorder_ns(&pkts) <= v3::REORDER_SLACK_US * 1000;
+            for profile in Profile::ALL {
+                let (rows, stats) = run(profile, &pkts, true);
+                prop_assert!(stats.is_balanced(), "{:?}", stats);
+                prop_assert_eq!(stats.packets, pkts.len() as u64);
+                prop_assert_eq!(rows.len() as u64, stats.flows_written);
+                let in_rows: f64 = rows
+                    .iter()
+                    .map(|r| r.number(8).unwrap_or(0.0) + r.number(9).unwrap_or(0.0))
+                    .sum();
+                prop_assert_eq!(in_rows as u64, stats.packets_in_written_flows);
+                for r in &rows {
+                    prop_assert_eq!(r.values.len(), profile.columns().len());
+                }
+                if in_order {
+                    prop_assert!(rows.windows(2).all(|w| (w[0].start_us, w[0].key) <= (w[1].start_us, w[1].key)));
+                    prop_assert_eq!(stats.late_after_expiry, 0);
+                }
+                // Taking rows early changes nothing but when they come out;
+                // their order too when the disorder stays within the slack.
+                let (batch, batch_stats) = run(profile, &pkts, false);
+                prop_assert_eq!(batch_stats.rows_out_of_order, 0);
+                if within_slack {
+                    prop_assert_eq!(stats.rows_out_of_order, 0);
+                    prop_assert_eq!(&rows, &batch);
+                } else {
+                    let mut sorted = rows.clone();
+                    sorted.sort_by_key(|r| (r.start_us, r.key));
+                    prop_assert_eq!(&sorted, &batch);
+                }
+                let mut a = stats.clone();
+                a.rows_out_of_order = 0;
+                prop_assert_eq!(&a, &batch_stats);
+                // Three shards on three threads give the same rows.
+                let params = FlowParams::new(profile).with_timeouts(60.0, 200.0).unwrap();
+                let mut sharded = Vec::new();
+                let ((), sharded_stats) = shard::extract_sharded(
+                    params,
+                    3,
+                    |sink| pkts.iter().for_each(sink),
+                    |r| sharded.push(r),
+                )
+                .unwrap();
+                let mut b = sharded_stats.clone();
+                b.rows_out_of_order = 0;
+                prop_assert_eq!(&a, &b);
+                if within_slack {
+                    prop_assert_eq!(&sharded, &rows);
+                } else {
+                    sharded.sort_by_key(|r| (r.start_us, r.key));
+                    prop_assert_eq!(&sharded, &batch);
+                }
+                // Compat profiles: writing old flows early gives the rows of
+                // the Java lifecycle, which keeps them until their next packet.
+                if in_order && profile != Profile::Corrected {
+                    let lazy = FlowParams::new(profile).with_reorder_slack(i64::MAX);
+                    let (lazy_rows, lazy_stats) = extract_with(lazy, &pkts);
+                    prop_assert_eq!(&lazy_rows, &rows);
+                    // A flow written early counts as timed out; the Java
+                    // lifecycle may only write it at the end of the input.
+                    let mut a = stats.clone();
+                    let mut b = lazy_stats.clone();
+                    for s in [&mut a, &mut b] {
+                        s.closed_at_eof += s.closed_by_timeout;
+                        s.closed_by_timeout = 0;
+                    }
+                    prop_assert_eq!(a, b);
+                }
+            }
+        }
+    }
+}

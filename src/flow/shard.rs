@@ -1,0 +1,193 @@
+//! One input on several threads: flow-table shards by a symmetric hash of the
+//! flow key, merged in a fixed order.
+//!
+//! Takes [`FlowParams`], a shard count, a function that feeds packets in file
+//! order and a row sink; gives the same rows, in the same order, with the same
+//! counters, as one [`FlowExtractor`] fed the same packets (tested), except
+//! `rows_out_of_order`, which each shard counts for its own rows.
+//!
+//! How: the calling thread feeds; each packet goes, with the input's capture
+//! time so far, to the shard of its flow (every packet of a flow lands in the
+//! same shard, so each shard is an ordinary extractor); shards hand final rows
+//! and their horizon to a merger thread, which writes a row once every
+//! shard's horizon has passed its start. Rows tie on (start, key) only within
+//! one shard, where they keep their order.
+
+use super::pe::PePacket;
+use super::v3::V3Packet;
+use super::{FlowError, FlowExtractor, FlowKey, FlowParams, FlowRecord, FlowStats, Profile};
+use crate::capture::PacketRepr;
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::mpsc;
+
+/// Packets per message to a shard.
+const BATCH: usize = 1024;
+
+/// The shard of a packet: a hash of its flow key as `profile` sees it
+/// (direction-free; the same for every packet of a flow).
+pub fn shard_of(profile: Profile, p: &PacketRepr, shards: usize) -> usize {
+    let key = match profile {
+        Profile::Cic2017 | Profile::Cic2018 => V3Packet::from_repr(p, false)
+            .ok()
+            .map(|v| FlowKey::canonical(v.src, v.dst, v.sport, v.dport, v.proto)),
+        Profile::Engelen => PePacket::from_repr(p)
+            .ok()
+            .map(|v| FlowKey::canonical(v.src, v.dst, v.sport, v.dport, v.proto)),
+        Profile::Corrected => {
+            let v = PePacket::corrected_from_repr(p);
+            Some(FlowKey::canonical(v.src, v.dst, v.sport, v.dport, v.proto))
+        }
+    };
+    let Some(key) = key else { return 0 };
+    // SipHash with fixed keys: the same shard on every run and machine.
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() % shards.max(1) as u64) as usize
+}
+
+/// Packets for a shard, each with the input's capture time just before it.
+struct Batch {
+    packets: Vec<(PacketRepr, i64)>,
+    /// Capture time at the end of the input (last batch only).
+    end_clock: Option<i64>,
+}
+
+/// A message from a shard to the merger.
+struct Ready {
+    shard: usize,
+    rows: Vec<FlowRecord>,
+    /// No later row of this shard starts before this.
+    horizon: i64,
+}
+
+/// Run `params` on `shards` threads. `feed` is called once with a sink for
+/// the input's packets in file order and returns what it likes (e.g. the
+/// capture summary); `emit` receives the rows in order, on another thread.
+pub fn extract_sharded<E>(
+    params: FlowParams,
+    shards: usize,
+    feed: impl FnOnce(&mut dyn FnMut(&PacketRepr)) -> E,
+    emit: impl FnMut(FlowRecord) + Send,
+) -> Result<(E, FlowStats), FlowError> {
+    let shards = shards.max(1);
+    let extractors = (0..shards)
+        .map(|_| FlowExtractor::with_params(params))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (to_merger, merger_rx) = mpsc::sync_channel::<Ready>(4 * shards);
+    std::thread::scope(|scope| {
+        let merger = scope.spawn(move || merge(shards, merger_rx, emit));
+        let mut inputs = Vec::with_capacity(shards);
+        let mut workers = Vec::with_capacity(shards);
+        for (shard, mut x) in extractors.into_iter().enumerate() {
+            let (tx, rx) = mpsc::sync_channel::<Batch>(4);
+            let to_merger = to_merger.clone();
+            inputs.push(tx);
+            workers.push(scope.spawn(move || {
+                let mut rows = Vec::new();
+                for batch in rx {
+                    for (p, clock) in &batch.packets {
+                        x.push_at(p, *clock);
+                    }
+                    if let Some(clock) = batch.end_clock {
+                        x.tick(clock);
+                    }
+                    x.take_ready(&mut rows);
+                    let horizon = x.horizon();
+                    let rows = std::mem::take(&mut rows);
+                    // A send fails only if the merger is gone (it panicked).
+                    let _ = to_merger.send(Ready {
+                        shard,
+                        rows,
+                        horizon,
+                    });
+                }
+                let stats = x.finish_each(|r| rows.push(r));
+                let _ = to_merger.send(Ready {
+                    shard,
+                    rows,
+                    horizon: i64::MAX,
+                });
+                stats
+            }));
+        }
+        drop(to_merger);
+        let mut batches: Vec<Vec<(PacketRepr, i64)>> =
+            (0..shards).map(|_| Vec::with_capacity(BATCH)).collect();
+        let mut clock = i64::MIN;
+        let profile = params.profile;
+        let out = feed(&mut |p: &PacketRepr| {
+            let i = shard_of(profile, p, shards);
+            batches[i].push((p.clone(), clock));
+            clock = clock.max(p.ts_ns);
+            if batches[i].len() >= BATCH {
+                let packets = std::mem::replace(&mut batches[i], Vec::with_capacity(BATCH));
+                let _ = inputs[i].send(Batch {
+                    packets,
+                    end_clock: None,
+                });
+            }
+        });
+        // Every shard learns where the input ended: the flows that time
+        // expires there are closed as they are with one thread.
+        for (i, packets) in batches.into_iter().enumerate() {
+            let end_clock = (clock != i64::MIN).then_some(clock);
+            let _ = inputs[i].send(Batch { packets, end_clock });
+        }
+        drop(inputs);
+        let mut total = FlowStats::default();
+        for w in workers {
+            match w.join() {
+                Ok(stats) => total.merge(&stats),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        if let Err(panic) = merger.join() {
+            std::panic::resume_unwind(panic);
+        }
+        Ok((out, total))
+    })
+}
+
+/// Write rows once no shard can still produce an earlier one.
+fn merge(shards: usize, rx: mpsc::Receiver<Ready>, mut emit: impl FnMut(FlowRecord)) {
+    let mut horizons = vec![i64::MIN; shards];
+    let mut held: BTreeMap<(i64, FlowKey, usize, u64), FlowRecord> = BTreeMap::new();
+    let mut seq = 0u64;
+    for m in rx {
+        for r in m.rows {
+            held.insert((r.start_us, r.key, m.shard, seq), r);
+            seq += 1;
+        }
+        horizons[m.shard] = m.horizon;
+        let h = horizons.iter().copied().min().unwrap_or(i64::MAX);
+        while let Some(e) = held.first_entry() {
+            if e.key().0 >= h {
+                break;
+            }
+            emit(e.remove());
+        }
+    }
+    held.into_values().for_each(emit);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::testutil::{pkt, tcp};
+
+    #[test]
+    fn every_packet_of_a_flow_lands_in_one_shard() {
+        for profile in Profile::ALL {
+            for shards in [1, 2, 3, 7] {
+                let a = tcp(0, true, 0, 0, 0);
+                let b = tcp(1, false, 0, 0, 0);
+                assert_eq!(shard_of(profile, &a, shards), shard_of(profile, &b, shards));
+                let u = pkt(0, ("10.1.1.1", 9), ("10.2.2.2", 8), 17, 0);
+                let v = pkt(0, ("10.2.2.2", 8), ("10.1.1.1", 9), 17, 0);
+                assert_eq!(shard_of(profile, &u, shards), shard_of(profile, &v, shards));
+                assert!(shard_of(profile, &u, shards) < shards);
+            }
+        }
+    }
+}
