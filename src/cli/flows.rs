@@ -4,6 +4,7 @@ use super::util::{byte_progress, expand_inputs};
 use super::{CliError, exit};
 use crate::capture::{CaptureError, CaptureReader, FileSummary, PacketRepr, read_packets};
 use crate::flow::csv::CsvWriter;
+use crate::flow::frame::ParquetFlowWriter;
 use crate::flow::reorder::Reorderer;
 use crate::flow::shard;
 use crate::flow::{FlowError, FlowExtractor, FlowParams, FlowRecord, FlowStats, Profile, TzOffset};
@@ -58,10 +59,16 @@ pub struct FlowsArgs {
     /// Behaviour profile: cic2017, cic2018, engelen, corrected.
     #[arg(long, default_value = "corrected", value_parser = parse_profile, long_help = PROFILE_HELP)]
     pub profile: Profile,
-    /// Output CSV file, or `-` for stdout. A file is written under a temporary
-    /// name and renamed when complete.
+    /// Output file, or `-` for stdout (CSV). A file is written under a
+    /// temporary name and renamed when complete. A name ending in `.parquet`
+    /// writes Parquet unless --format says otherwise.
     #[arg(short, long, default_value = "-")]
     pub output: PathBuf,
+    /// Output format: csv (Java number formatting, as the tool writes it) or
+    /// parquet (typed columns: Int64, Float64, String; a repeated column name
+    /// gets a `.1` suffix) [default: from the output name, else csv].
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
     /// Fixed UTC offset of the local-time Timestamp column of cic2017 and
     /// cic2018, ±HH:MM (the reference CSVs were written at -03:00; the other
     /// profiles write UTC).
@@ -93,6 +100,13 @@ pub struct FlowsArgs {
 
 fn parse_profile(s: &str) -> Result<Profile, String> {
     s.parse().map_err(|e: FlowError| e.to_string())
+}
+
+/// The `--format` of the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Csv,
+    Parquet,
 }
 
 /// The `--sort` pre-pass.
@@ -129,6 +143,11 @@ enum Sink {
         tmp: PathBuf,
         dest: PathBuf,
     },
+    Parquet {
+        w: Box<ParquetFlowWriter<File>>,
+        tmp: PathBuf,
+        dest: PathBuf,
+    },
 }
 
 impl Sink {
@@ -136,6 +155,15 @@ impl Sink {
         match self {
             Sink::Stdout(w) => w.write(r),
             Sink::File { w, .. } => w.write(r),
+            Sink::Parquet { w, .. } => w.write(r).map_err(|e| io::Error::other(e.to_string())),
+        }
+    }
+
+    /// The temporary file, for a file sink.
+    fn tmp(&self) -> Option<&Path> {
+        match self {
+            Sink::Stdout(_) => None,
+            Sink::File { tmp, .. } | Sink::Parquet { tmp, .. } => Some(tmp),
         }
     }
 }
@@ -195,6 +223,23 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
     FlowExtractor::with_params(params).map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
     let inputs = expand_inputs(&args.inputs)?;
     let to_stdout = args.output.as_os_str() == "-";
+    let format = args.format.unwrap_or(
+        if args
+            .output
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+        {
+            OutputFormat::Parquet
+        } else {
+            OutputFormat::Csv
+        },
+    );
+    if to_stdout && format == OutputFormat::Parquet {
+        return Err(CliError::new(
+            exit::USAGE,
+            "--format parquet needs an output file (-o flows.parquet): Parquet is not written to stdout",
+        ));
+    }
     let sink = if to_stdout {
         let w = CsvWriter::new(BufWriter::new(io::stdout()), args.profile)
             .map_err(|e| write_err(Path::new("stdout"), e))?;
@@ -205,9 +250,17 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
         tmp_name.push(".partial");
         let tmp = dest.with_file_name(tmp_name);
         let file = File::create(&tmp).map_err(|e| write_err(&tmp, e))?;
-        let w =
-            CsvWriter::new(BufWriter::new(file), args.profile).map_err(|e| write_err(&tmp, e))?;
-        Sink::File { w, tmp, dest }
+        match format {
+            OutputFormat::Csv => {
+                let w = CsvWriter::new(BufWriter::new(file), args.profile)
+                    .map_err(|e| write_err(&tmp, e))?;
+                Sink::File { w, tmp, dest }
+            }
+            OutputFormat::Parquet => {
+                let w = Box::new(ParquetFlowWriter::new(file, args.profile));
+                Sink::Parquet { w, tmp, dest }
+            }
+        }
     };
     let target = if to_stdout {
         PathBuf::from("stdout")
@@ -290,8 +343,8 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
         }
     }
     if let Some(e) = write_error {
-        if let Sink::File { tmp, .. } = &sink {
-            // Best effort: do not leave half a CSV behind.
+        if let Some(tmp) = sink.tmp() {
+            // Best effort: do not leave half a file behind.
             let _ = std::fs::remove_file(tmp);
         }
         return sink_failed(&target, e, code);
@@ -306,6 +359,13 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
             w.finish()
                 .and_then(|mut b| b.flush())
                 .map_err(|e| write_err(&tmp, e))?;
+            std::fs::rename(&tmp, &dest).map_err(|e| write_err(&dest, e))?;
+        }
+        Sink::Parquet { w, tmp, dest } => {
+            if let Err(e) = w.finish() {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(write_err(&tmp, io::Error::other(e.to_string())));
+            }
             std::fs::rename(&tmp, &dest).map_err(|e| write_err(&dest, e))?;
         }
     }

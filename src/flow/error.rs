@@ -31,4 +31,7 @@ pub enum FlowError {
         #[source]
         source: io::Error,
     },
+
+    #[error("cannot write Parquet: {0}")]
+    Parquet(String),
 }

@@ -14,7 +14,7 @@
 //! - [`format`](mod@format): Java `Double.toString`, V3 timestamps, `--tz` offsets.
 //! - [`reorder`]: optional stable time-sort pre-pass.
 //! - [`shard`]: one input on several threads, same rows as one thread.
-//! - [`profile`], [`record`], [`csv`].
+//! - [`profile`], [`record`], [`csv`], [`frame`] (Parquet through polars).
 //!
 //! Invariants:
 //! - per-flow state is O(1) in the flow's packets (the `engelen`/`corrected`
@@ -33,6 +33,7 @@
 pub mod csv;
 pub mod error;
 pub mod format;
+pub mod frame;
 pub mod key;
 pub mod pe;
 pub mod profile;
