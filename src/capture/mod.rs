@@ -10,11 +10,13 @@
 //! - [`decode`]: link, IP and transport headers -> `PacketRepr` or a drop reason.
 //! - [`stats`]: the buckets.
 //! - [`writer`]: pcap and pcapng writers (for tests, benches and `synth`).
+//! - [`dedup`]: optional duplicate-frame filter (identical bytes within a window).
 //!
 //! Invariants: no input makes this module panic, loop forever or allocate
 //! more than [`reader::MAX_RECORD_LEN`] for one record.
 
 pub mod decode;
+pub mod dedup;
 pub mod error;
 pub mod packet;
 pub mod reader;
@@ -22,6 +24,7 @@ pub mod stats;
 pub mod writer;
 
 pub use decode::{RecordMeta, decode, linktype};
+pub use dedup::Dedup;
 pub use error::{CaptureError, Truncation};
 pub use packet::{FragmentInfo, PacketRepr, TcpFlags, ip_proto};
 pub use reader::{CaptureReader, Format, Record};
@@ -88,14 +91,33 @@ pub struct ReadOutcome {
     pub error: Option<CaptureError>,
 }
 
+/// Options of [`read_packets_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Drop a record whose bytes equal a record at most this many
+    /// nanoseconds earlier, counting it in `DecodeStats::duplicate`; 0 = off.
+    pub dedup_window_ns: i64,
+}
+
 /// Read every record of `reader`, decode it, count it, and hand each decoded
 /// packet to `on_packet`. `on_progress` is called every 64 Ki records with the
 /// bytes consumed so far.
 pub fn read_packets(
     reader: &mut CaptureReader,
+    on_packet: impl FnMut(&PacketRepr),
+    on_progress: impl FnMut(u64),
+) -> ReadOutcome {
+    read_packets_with(reader, ReadOptions::default(), on_packet, on_progress)
+}
+
+/// [`read_packets`] with options (the duplicate filter).
+pub fn read_packets_with(
+    reader: &mut CaptureReader,
+    opts: ReadOptions,
     mut on_packet: impl FnMut(&PacketRepr),
     mut on_progress: impl FnMut(u64),
 ) -> ReadOutcome {
+    let mut dedup = (opts.dedup_window_ns > 0).then(|| Dedup::new(opts.dedup_window_ns));
     let mut s = FileSummary::new(reader);
     let mut last_lt = u32::MAX;
     let mut lt_count = 0u64;
@@ -124,6 +146,12 @@ pub fn read_packets(
             prev_ts = m.ts_ns;
             s.first_ts_ns = Some(s.first_ts_ns.map_or(m.ts_ns, |f| f.min(m.ts_ns)));
             s.last_ts_ns = Some(s.last_ts_ns.map_or(m.ts_ns, |l| l.max(m.ts_ns)));
+        }
+        if let Some(d) = &mut dedup
+            && d.is_duplicate(m.ts_ns, rec.data)
+        {
+            s.stats.record(Err(Drop::Duplicate));
+            continue;
         }
         let outcome = if m.link_type == reader::NO_INTERFACE {
             Err(Drop::Malformed(

@@ -83,6 +83,9 @@ pub enum Drop {
     Malformed(Layer, &'static str),
     /// An IP fragment other than the first: it carries no transport header.
     NonFirstFragment,
+    /// A byte-identical copy of a recent record, dropped by the optional
+    /// duplicate filter.
+    Duplicate,
 }
 
 /// Counters of a capture's records, one bucket each, plus the decoded protocol mix.
@@ -104,6 +107,8 @@ pub struct DecodeStats {
     pub malformed: BTreeMap<(Layer, &'static str), u64>,
     /// Non-first IP fragments.
     pub non_first_fragment: u64,
+    /// Byte-identical copies dropped by the duplicate filter (0 when it is off).
+    pub duplicate: u64,
     /// Decoded IPv4 packets; not a bucket.
     pub ipv4: u64,
     /// Decoded IPv6 packets; not a bucket.
@@ -123,6 +128,7 @@ impl Default for DecodeStats {
             truncated: BTreeMap::new(),
             malformed: BTreeMap::new(),
             non_first_fragment: 0,
+            duplicate: 0,
             ipv4: 0,
             ipv6: 0,
             protocols: [0; 256],
@@ -172,6 +178,7 @@ impl DecodeStats {
                 *self.malformed.entry((layer, why)).or_default() += 1
             }
             Err(Drop::NonFirstFragment) => self.non_first_fragment += 1,
+            Err(Drop::Duplicate) => self.duplicate += 1,
         }
     }
 
@@ -183,6 +190,7 @@ impl DecodeStats {
             + self.truncated.values().sum::<u64>()
             + self.malformed.values().sum::<u64>()
             + self.non_first_fragment
+            + self.duplicate
     }
 
     /// Add another file's counters into this one.
@@ -190,6 +198,7 @@ impl DecodeStats {
         self.records += other.records;
         self.decoded += other.decoded;
         self.non_first_fragment += other.non_first_fragment;
+        self.duplicate += other.duplicate;
         self.ipv4 += other.ipv4;
         self.ipv6 += other.ipv6;
         for (mine, theirs) in self.protocols.iter_mut().zip(other.protocols.iter()) {

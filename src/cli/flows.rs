@@ -2,7 +2,9 @@
 
 use super::util::{byte_progress, expand_inputs};
 use super::{CliError, exit};
-use crate::capture::{CaptureError, CaptureReader, FileSummary, PacketRepr, read_packets};
+use crate::capture::{
+    CaptureError, CaptureReader, FileSummary, PacketRepr, ReadOptions, read_packets_with,
+};
 use crate::flow::csv::CsvWriter;
 use crate::flow::frame::ParquetFlowWriter;
 use crate::flow::reorder::Reorderer;
@@ -87,8 +89,14 @@ pub struct FlowsArgs {
     /// memory; a packet later than the window is passed through and counted).
     /// `--sort` alone means a 10 s window. Off by default; the engelen
     /// reference CSVs were made from time-sorted captures.
-    #[arg(long, value_name = "full|SECONDS", num_args = 0..=1, default_missing_value = "10", value_parser = parse_sort)]
+    #[arg(long, value_name = "full|SECONDS", num_args = 0..=1, require_equals = true, default_missing_value = "10", value_parser = parse_sort)]
     pub sort: Option<SortMode>,
+    /// Drop a frame whose bytes equal a frame at most this many seconds
+    /// earlier (duplicates from mirrored ports, spec B6); `--dedup` alone
+    /// means 0.0005 (500 µs). Dropped frames are counted in the decode
+    /// buckets (`--stats`). Off by default in every profile.
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true, default_missing_value = "0.0005", value_parser = parse_dedup)]
+    pub dedup: Option<i64>,
     /// Flow-table threads per input (the packets of one flow always go to
     /// the same thread; the output is the same bytes for any count).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -127,6 +135,16 @@ fn parse_sort(s: &str) -> Result<SortMode, String> {
         }
         _ => Err(format!(
             "invalid sort window `{s}`: expected `full` or a positive number of seconds (e.g. --sort=10)"
+        )),
+    }
+}
+
+/// `--dedup` window in seconds -> nanoseconds.
+pub(crate) fn parse_dedup(s: &str) -> Result<i64, String> {
+    match s.parse::<f64>() {
+        Ok(w) if w.is_finite() && w > 0.0 && w <= 60.0 => Ok(((w * 1e9).round() as i64).max(1)),
+        _ => Err(format!(
+            "invalid dedup window `{s}`: expected a number of seconds in (0, 60] (e.g. --dedup=0.0005)"
         )),
     }
 }
@@ -421,8 +439,12 @@ fn run_file(
     });
     // Read (and optionally sort) the packets into `sink`.
     let mut read = |sink: &mut dyn FnMut(&PacketRepr)| {
-        let outcome = read_packets(
+        let opts = ReadOptions {
+            dedup_window_ns: args.dedup.unwrap_or(0),
+        };
+        let outcome = read_packets_with(
             &mut reader,
+            opts,
             |p| match reorder.as_mut() {
                 Some(r) => r.push(p, &mut *sink),
                 None => sink(p),

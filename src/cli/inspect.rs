@@ -3,7 +3,7 @@
 use super::util::{byte_progress, expand_inputs, format_ts};
 use super::{CliError, exit};
 use crate::capture::stats::{ethertype_name, linktype_name, protocol_name};
-use crate::capture::{CaptureError, CaptureReader, FileSummary, read_packets};
+use crate::capture::{CaptureError, CaptureReader, FileSummary, ReadOptions, read_packets_with};
 use clap::Args;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -19,6 +19,10 @@ pub struct InspectArgs {
     /// Print JSON (schema_version 1) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Count (and leave out) frames whose bytes equal a frame at most this
+    /// many seconds earlier; `--dedup` alone means 0.0005 (500 µs).
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true, default_missing_value = "0.0005", value_parser = super::flows::parse_dedup)]
+    pub dedup: Option<i64>,
 }
 
 /// JSON document printed by `inspect --json`.
@@ -53,7 +57,10 @@ pub fn run(args: &InspectArgs) -> Result<i32, CliError> {
         };
         let size = std::fs::metadata(path).ok().map(|m| m.len());
         let bar = byte_progress(size, 64 << 20, &path.display().to_string());
-        let outcome = read_packets(&mut reader, |_| {}, |b| bar.set_position(b));
+        let opts = ReadOptions {
+            dedup_window_ns: args.dedup.unwrap_or(0),
+        };
+        let outcome = read_packets_with(&mut reader, opts, |_| {}, |b| bar.set_position(b));
         bar.finish_and_clear();
         results.push((path.clone(), Ok(outcome.summary), outcome.error));
     }
