@@ -67,6 +67,14 @@ fn dedup_restores_the_original_flows_and_counts_the_copies() {
             "{profile}: the copies should change the flows without --dedup"
         );
     }
+    let out = Command::cargo_bin("maximus-sim")
+        .unwrap()
+        .args(["flows", "--dedup", "--stats", "-o", "-"])
+        .arg(&twice)
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains(&format!("duplicates dropped {n})")), "{err}");
     let json = run(&["inspect", "--json", "--dedup"], &twice);
     let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
     let st = &v["files"][0]["stats"];

@@ -547,14 +547,15 @@ fn stats_report(out: &mut String, s: &FileSummary, f: &FlowStats) {
     let _ = writeln!(out, "File: {}", s.path);
     let _ = writeln!(
         out,
-        "  packet records {:>12}  (decoded {}, non-IP {}, unsupported link {}, truncated {}, malformed {}, non-first fragments {})",
+        "  packet records {:>12}  (decoded {}, non-IP {}, unsupported link {}, truncated {}, malformed {}, non-first fragments {}, duplicates dropped {})",
         st.records,
         st.decoded,
         st.non_ip.values().sum::<u64>(),
         st.unsupported_link.values().sum::<u64>(),
         st.truncated.values().sum::<u64>(),
         st.malformed.values().sum::<u64>(),
-        st.non_first_fragment
+        st.non_first_fragment,
+        st.duplicate
     );
     flow_counters(out, f);
 }
