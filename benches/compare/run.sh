@@ -27,6 +27,7 @@ if [ ! -f "$capture" ]; then
     (cd "$repo" && cargo bench --bench flows -- --test >/dev/null)
 fi
 [ -f "$capture" ] || { echo "no capture at $capture" >&2; exit 66; }
+rm -f "$out"/*.csv
 
 venv="$here/.venv"
 if [ ! -x "$venv/bin/python" ]; then
@@ -34,39 +35,45 @@ if [ ! -x "$venv/bin/python" ]; then
     "$venv/bin/pip" install -q --upgrade pip
     "$venv/bin/pip" install -q nfstream "cicflowmeter==0.2.0" "scapy==2.5.0"
 fi
-if ! command -v tshark >/dev/null; then
-    (apt-get install -y -q tshark || (apt-get update -q && apt-get install -y -q tshark)) >/dev/null 2>&1 || true
-fi
+# tshark is a peer; tcpdump is how scapy (under the Python cicflowmeter) reads files.
+for tool in tshark tcpdump; do
+    if ! command -v "$tool" >/dev/null; then
+        (apt-get install -y -q "$tool" || (apt-get update -q && apt-get install -y -q "$tool")) >/dev/null 2>&1 || true
+    fi
+done
 
 (cd "$repo" && cargo build --release -q)
 bin="$repo/target/release/maximus-sim"
 packets=$("$bin" inspect --json "$capture" | python3 -c 'import json,sys; print(json.load(sys.stdin)["files"][0]["stats"]["records"])')
 echo "capture: $capture ($packets packets, $(du -h "$capture" | cut -f1))"
 
-# run NAME CMD...: time one tool, record "name seconds rss_kb status".
+# run NAME OUTPUT CMD...: time one tool, record "name seconds rss_kb status";
+# a tool that exits non-zero, times out, or leaves OUTPUT empty has failed.
 results="$out/results.txt"
 : > "$results"
 run() {
-    local name="$1"; shift
+    local name="$1" output="$2"; shift 2
     local status=ok
     if ! /usr/bin/time -f "%e %M" -o "$out/$name.time" timeout "$timeout_s" "$@" >"$out/$name.stdout" 2>"$out/$name.stderr"; then
         status="failed-or-timeout"
+    elif [ ! -s "$output" ]; then
+        status="failed:no-output(see-$out/$name.stderr)"
     fi
     read -r secs rss < <(tail -n 1 "$out/$name.time")
     echo "$name $secs $rss $status" >> "$results"
 }
 
-run maximus-sim-corrected "$bin" flows "$capture" -o "$out/maximus-corrected.csv"
-run maximus-sim-corrected-2threads "$bin" flows "$capture" --threads 2 -o "$out/maximus-corrected-2t.csv"
-run maximus-sim-cic2017 "$bin" flows "$capture" --profile cic2017 -o "$out/maximus-cic2017.csv"
-run nfstream "$venv/bin/python" -c "
+run maximus-sim-corrected "$out/maximus-corrected.csv" "$bin" flows "$capture" -o "$out/maximus-corrected.csv"
+run maximus-sim-corrected-2threads "$out/maximus-corrected-2t.csv" "$bin" flows "$capture" --threads 2 -o "$out/maximus-corrected-2t.csv"
+run maximus-sim-cic2017 "$out/maximus-cic2017.csv" "$bin" flows "$capture" --profile cic2017 -o "$out/maximus-cic2017.csv"
+run nfstream "$out/nfstream.csv" "$venv/bin/python" -c "
 import sys
 from nfstream import NFStreamer
 NFStreamer(source=sys.argv[1], statistical_analysis=True, n_dissections=0).to_csv(path=sys.argv[2])
 " "$capture" "$out/nfstream.csv"
-run cicflowmeter-py "$venv/bin/cicflowmeter" -f "$capture" -c "$out/cicflowmeter-py.csv"
+run cicflowmeter-py "$out/cicflowmeter-py.csv" "$venv/bin/cicflowmeter" -f "$capture" -c "$out/cicflowmeter-py.csv"
 if command -v tshark >/dev/null; then
-    run tshark-conv tshark -r "$capture" -q -z conv,tcp -z conv,udp
+    run tshark-conv "$out/tshark-conv.stdout" tshark -r "$capture" -q -z conv,tcp -z conv,udp
 fi
 
 python3 - "$results" "$packets" <<'PY'
