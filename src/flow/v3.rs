@@ -33,13 +33,13 @@
 //! of the input: one small entry per timed-out 5-tuple.
 
 use super::format::{TzOffset, v3_timestamp};
-use super::key::FlowKey;
+use super::key::{FlowKey, KeyMap, key_map};
 use super::record::{FlowRecord, Value};
 use super::stats::Summary;
 use super::{CloseReason, FlowStats};
 use crate::capture::{PacketRepr, TcpFlags, ip_proto, linktype};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::net::IpAddr;
 
 /// `flowTimeout`: maximum flow age, measured from the first packet (µs).
@@ -385,7 +385,7 @@ enum Slot {
 pub struct V3Table {
     p17: bool,
     tz: TzOffset,
-    flows: HashMap<FlowKey, Slot>,
+    flows: KeyMap<FlowKey, Slot>,
     /// Open flows by (start, id); entries of closed flows are skipped lazily.
     by_start: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
     next_id: u64,
@@ -400,7 +400,7 @@ impl V3Table {
         V3Table {
             p17,
             tz,
-            flows: HashMap::new(),
+            flows: key_map(),
             by_start: BinaryHeap::new(),
             next_id: 0,
             max_ts: i64::MIN,
