@@ -9,7 +9,6 @@
 use super::format::java_double;
 use super::profile::Profile;
 use super::record::{FlowRecord, Value};
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
 /// Writes a header at creation, then rows; call [`CsvWriter::finish`] to flush.
@@ -57,11 +56,9 @@ pub fn format_row(r: &FlowRecord, line: &mut String) {
             line.push(',');
         }
         match v {
-            Value::Int(x) => {
-                let _ = write!(line, "{x}");
-            }
+            Value::Int(x) => line.push_str(itoa::Buffer::new().format(*x)),
             Value::Float(x) => java_double(*x, line),
-            Value::Text(s) if s.contains([',', '"', '\n', '\r']) => {
+            Value::Text(s) if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) => {
                 line.push('"');
                 line.push_str(&s.replace('"', "\"\""));
                 line.push('"');
