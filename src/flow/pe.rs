@@ -40,7 +40,7 @@
 //! last-seen time, connection time and the retransmission memory, bounded to
 //! [`RETRANS_MEMORY`] entries per flow).
 
-use super::format::pe_timestamp;
+use super::format::{flow_id, ip_string, pe_timestamp};
 use super::key::{FixedState, FlowKey, KeyMap};
 use super::record::{FlowRecord, Value};
 use super::stats::Summary;
@@ -318,6 +318,9 @@ impl RetransSet {
                 return false;
             }
             if self.few.len() < RETRANS_FEW {
+                if self.few.capacity() == 0 {
+                    self.few.reserve_exact(RETRANS_FEW / 2);
+                }
                 self.few.push(k);
                 return true;
             }
@@ -643,13 +646,10 @@ impl PeFlow {
         let duration = self.duration();
         let secs = duration as f64 / 1e6;
         let i = self.id_o;
-        v.push(Text(format!(
-            "{}-{}-{}-{}-{}",
-            i.src, i.dst, i.sport, i.dport, self.proto
-        )));
-        v.push(Text(self.o.src.to_string()));
+        v.push(Text(flow_id(i.src, i.dst, i.sport, i.dport, self.proto)));
+        v.push(Text(ip_string(self.o.src)));
         v.push(Int(i64::from(self.o.sport)));
-        v.push(Text(self.o.dst.to_string()));
+        v.push(Text(ip_string(self.o.dst)));
         v.push(Int(i64::from(self.o.dport)));
         v.push(Int(i64::from(self.proto)));
         v.push(Text(pe_timestamp(self.start)));

@@ -32,7 +32,7 @@
 //! flow is counted in `late_after_expiry`. Tombstones are kept until the end
 //! of the input: one small entry per timed-out 5-tuple.
 
-use super::format::{TzOffset, v3_timestamp};
+use super::format::{TzOffset, flow_id, ip_string, v3_timestamp};
 use super::key::{FlowKey, KeyMap, key_map};
 use super::record::{FlowRecord, Value};
 use super::stats::Summary;
@@ -268,10 +268,11 @@ impl V3Flow {
         let (n_fwd, n_bwd) = (self.fwd_len.n(), self.bwd_len.n());
         let duration = self.last_seen - self.start;
         let secs = duration as f64 / 1e6;
-        v.push(Text(self.key.to_string()));
-        v.push(Text(self.o.src.to_string()));
+        let k = &self.key;
+        v.push(Text(flow_id(k.a, k.b, k.a_port, k.b_port, k.protocol)));
+        v.push(Text(ip_string(self.o.src)));
         v.push(Int(i64::from(self.o.sport)));
-        v.push(Text(self.o.dst.to_string()));
+        v.push(Text(ip_string(self.o.dst)));
         v.push(Int(i64::from(self.o.dport)));
         v.push(Int(i64::from(self.proto)));
         v.push(Text(v3_timestamp(self.start, tz)));
