@@ -36,6 +36,10 @@ use std::hint::black_box;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
+/// The binary's allocator, so that `end_to_end` measures what it runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PACKETS: usize = 1_500_000;
 const FLOWS: usize = 100_000;
 /// Share of TCP flows, per mille.
