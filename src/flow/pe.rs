@@ -216,7 +216,8 @@ impl Bulk {
         if payload <= 0 {
             return;
         }
-        if self.start == 0 || (ts - self.last) as f64 / 1e6 > 1.0 {
+        // `(ts - last) as f64 / 1e6 > 1.0` of the Java code, without the division.
+        if self.start == 0 || ts - self.last > 1_000_000 {
             self.start = ts;
             self.last = ts;
             self.cnt = 1;
@@ -522,7 +523,8 @@ impl PeFlow {
 
     fn update_subflows(&mut self, ts: i64) {
         let last = *self.sf_last.get_or_insert(ts);
-        if (ts - last) as f64 / 1e6 > 1.0 {
+        // `(ts - last) / 1e6 > 1.0` in doubles: exactly "more than 1 s".
+        if ts - last > 1_000_000 {
             self.sf_count += 1;
         }
         self.sf_last = Some(ts);
