@@ -9,14 +9,18 @@
 use super::format::java_double;
 use super::profile::Profile;
 use super::record::{FlowRecord, Value};
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
+/// Bytes of formatted rows gathered before they go to the writer in one call.
+const CHUNK: usize = 256 << 10;
+
 /// Writes a header at creation, then rows; call [`CsvWriter::finish`] to flush.
+/// Rows are gathered in chunks of about [`CHUNK`] bytes, so a write error may
+/// only show at a later row or at [`CsvWriter::finish`].
 #[derive(Debug)]
 pub struct CsvWriter<W: Write> {
     out: W,
-    line: String,
+    chunk: String,
     rows: u64,
 }
 
@@ -26,17 +30,19 @@ impl<W: Write> CsvWriter<W> {
         out.write_all(b"\n")?;
         Ok(CsvWriter {
             out,
-            line: String::with_capacity(1024),
+            chunk: String::with_capacity(CHUNK + 4096),
             rows: 0,
         })
     }
 
     pub fn write(&mut self, r: &FlowRecord) -> io::Result<()> {
-        self.line.clear();
-        format_row(r, &mut self.line);
-        self.line.push('\n');
-        self.out.write_all(self.line.as_bytes())?;
+        format_row(r, &mut self.chunk);
+        self.chunk.push('\n');
         self.rows += 1;
+        if self.chunk.len() >= CHUNK {
+            self.out.write_all(self.chunk.as_bytes())?;
+            self.chunk.clear();
+        }
         Ok(())
     }
 
@@ -45,6 +51,8 @@ impl<W: Write> CsvWriter<W> {
     }
 
     pub fn finish(mut self) -> io::Result<W> {
+        self.out.write_all(self.chunk.as_bytes())?;
+        self.chunk.clear();
         self.out.flush()?;
         Ok(self.out)
     }
@@ -57,11 +65,9 @@ pub fn format_row(r: &FlowRecord, line: &mut String) {
             line.push(',');
         }
         match v {
-            Value::Int(x) => {
-                let _ = write!(line, "{x}");
-            }
+            Value::Int(x) => line.push_str(itoa::Buffer::new().format(*x)),
             Value::Float(x) => java_double(*x, line),
-            Value::Text(s) if s.contains([',', '"', '\n', '\r']) => {
+            Value::Text(s) if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) => {
                 line.push('"');
                 line.push_str(&s.replace('"', "\"\""));
                 line.push('"');

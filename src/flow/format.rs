@@ -6,12 +6,17 @@
 
 use super::FlowError;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::str::FromStr;
 
 /// Append `x` as Java's `Double.toString` prints it: shortest round-trip
 /// digits, plain notation for 1e-3 <= |x| < 1e7 (always with a fractional
 /// part, `714.0`), otherwise computerized scientific notation (`4.4964004E7`,
 /// `1.0E-4`); `NaN`, `Infinity`, `-Infinity`, `-0.0`.
+///
+/// The digits come from `ryu` (shortest round-trip, closest to the value),
+/// laid out again the Java way; integral values below 1e7 take an `itoa`
+/// fast path.
 pub fn java_double(x: f64, out: &mut String) {
     if x.is_nan() {
         out.push_str("NaN");
@@ -30,51 +35,160 @@ pub fn java_double(x: f64, out: &mut String) {
         return;
     }
     // Fast path: integral values in plain notation (`714.0`, `40960.0`).
-    if (1.0..1e7).contains(&a) && a.fract() == 0.0 {
-        let _ = write!(out, "{}.0", a as u64);
+    if (1.0..1e7).contains(&a) && (a as u64) as f64 == a {
+        out.push_str(itoa::Buffer::new().format(a as u64));
+        out.push_str(".0");
         return;
     }
-    // Rust's `{:e}` gives the shortest digits that round-trip: `d.ddde-5`.
-    let mut buf = StackBuf::default();
-    let _ = write!(buf, "{a:e}");
-    let sci = buf.as_str();
-    let (mantissa, exp) = match sci.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (sci, 0),
+    let mut ryu_buf = ryu::Buffer::new();
+    let s = ryu_buf.format_finite(a);
+    let plain = (1e-3..1e7).contains(&a);
+    let tie = may_tie(a, s);
+    if plain && !tie {
+        // In this range ryu writes Java's plain layout: `12.34`, `0.001234`.
+        out.push_str(s);
+        return;
+    }
+    let (digits, exp) = if tie {
+        // Two shortest candidates equally close: ryu keeps the even one,
+        // Rust's formatter (and so our reference output) rounds half up.
+        let mut sci = StackBuf::default();
+        let _ = write!(sci, "{a:e}");
+        shortest_digits(sci.as_str())
+    } else {
+        shortest_digits(s)
     };
-    let (first, rest) = match mantissa.split_once('.') {
-        Some((f, r)) => (f, r),
-        None => (mantissa, ""),
-    };
+    let digits = digits.as_str();
     if (1e-3..1e7).contains(&a) {
         if exp >= 0 {
-            // `exp` (< 7) digits of `rest` move before the point.
-            let int_extra = exp as usize;
-            out.push_str(first);
-            if rest.len() <= int_extra {
-                out.push_str(rest);
-                out.extend(std::iter::repeat_n('0', int_extra - rest.len()));
+            // `exp + 1` (<= 7) digits go before the point.
+            let int_len = exp as usize + 1;
+            if digits.len() <= int_len {
+                out.push_str(digits);
+                out.extend(std::iter::repeat_n('0', int_len - digits.len()));
                 out.push_str(".0");
             } else {
-                out.push_str(&rest[..int_extra]);
+                out.push_str(&digits[..int_len]);
                 out.push('.');
-                out.push_str(&rest[int_extra..]);
+                out.push_str(&digits[int_len..]);
             }
         } else {
             out.push_str("0.");
             out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
-            out.push_str(first);
-            out.push_str(rest);
+            out.push_str(digits);
         }
     } else {
-        out.push_str(first);
+        out.push_str(&digits[..1]);
         out.push('.');
-        out.push_str(if rest.is_empty() { "0" } else { rest });
-        let _ = write!(out, "E{exp}");
+        out.push_str(if digits.len() > 1 { &digits[1..] } else { "0" });
+        out.push('E');
+        out.push_str(itoa::Buffer::new().format(exp));
     }
 }
 
-/// A fixed buffer for one formatted float (`{:e}` of an f64 needs < 32 bytes).
+/// The number of significant digits of a positive number as `ryu` prints it
+/// (leading and trailing zeros, the point and the exponent not counted).
+fn significant_len(s: &str) -> usize {
+    let mantissa = s
+        .as_bytes()
+        .split(|&b| b == b'e')
+        .next()
+        .unwrap_or_default();
+    let mut first = None;
+    let mut last = 0;
+    for (i, &b) in mantissa.iter().enumerate() {
+        if b.is_ascii_digit() && b != b'0' {
+            first.get_or_insert(i);
+            last = i;
+        }
+    }
+    match first {
+        Some(f) => mantissa[f..=last]
+            .iter()
+            .filter(|b| b.is_ascii_digit())
+            .count(),
+        None => 0,
+    }
+}
+
+/// The significant digits of a positive finite number as `ryu` prints it
+/// (`123.45`, `1e-7`, `1.5e16`, `0.001`), without leading or trailing zeros,
+/// and the decimal exponent of the first one: `1.2345e2` -> ("12345", 2).
+fn shortest_digits(s: &str) -> (StackBuf, i32) {
+    let (mantissa, e) = match s.bytes().rposition(|b| b == b'e') {
+        Some(i) => (&s[..i], s[i + 1..].parse::<i32>().unwrap_or(0)),
+        None => (s, 0),
+    };
+    let mut digits = StackBuf::default();
+    // Position of the decimal point after the first digit of `mantissa`.
+    let mut point = e;
+    let mut seen_point = false;
+    for b in mantissa.bytes() {
+        match b {
+            b'.' => seen_point = true,
+            b'0' if digits.len == 0 => {
+                // A leading zero: one place less before the point.
+                point -= 1;
+            }
+            _ => {
+                if !seen_point && digits.len > 0 {
+                    point += 1;
+                }
+                digits.push(b);
+            }
+        }
+    }
+    // Integer digits after the first significant one were counted in `point`;
+    // a leading "0." already moved it below zero.
+    while digits.len > 1 && digits.bytes[digits.len - 1] == b'0' {
+        digits.len -= 1;
+    }
+    (digits, point)
+}
+
+/// True when positive finite `a`, which ryu printed as `s`, may lie exactly
+/// halfway between two decimals of `n` significant digits (ryu's count),
+/// where the shortest-digit algorithms differ in how they break the tie.
+/// That needs `n` >= 16 (below, two such decimals are more than an ulp
+/// apart; `s` is then shorter than 17) and an exact decimal expansion of
+/// `n + 1` digits: `a = m / 2^j` with odd `m` has exactly the digits of
+/// `m * 5^j`. Integers of 2^53 and more are simply reported.
+fn may_tie(a: f64, s: &str) -> bool {
+    if s.len() < 17 {
+        return false;
+    }
+    let bits = a.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let frac = bits & ((1 << 52) - 1);
+    let (mut m, mut q) = if biased == 0 {
+        (frac, -1074)
+    } else {
+        (frac | (1 << 52), biased - 1075)
+    };
+    if m == 0 {
+        return false;
+    }
+    let tz = m.trailing_zeros();
+    m >>= tz;
+    q += tz as i32;
+    if q >= 0 {
+        return true;
+    }
+    let j = q.unsigned_abs();
+    // m * 5^j >= 5^28 > 10^19 has more than n + 1 <= 18 digits.
+    if j > 27 {
+        return false;
+    }
+    match m.checked_mul(5u64.pow(j)) {
+        Some(p) if p < 1_000_000_000_000_000_000 => {
+            p.checked_ilog10().map_or(1, |l| l as usize + 1) == significant_len(s) + 1
+        }
+        _ => false,
+    }
+}
+
+/// A fixed buffer for the digits of one number (an f64 has at most 17
+/// significant digits; the integer part of ryu's plain output at most 17).
 struct StackBuf {
     bytes: [u8; 40],
     len: usize,
@@ -92,6 +206,13 @@ impl Default for StackBuf {
 impl StackBuf {
     fn as_str(&self) -> &str {
         std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+
+    fn push(&mut self, b: u8) {
+        if self.len < self.bytes.len() {
+            self.bytes[self.len] = b;
+            self.len += 1;
+        }
     }
 }
 
@@ -191,11 +312,38 @@ pub fn v3_timestamp(ts_us: i64, tz: TzOffset) -> String {
     let sod = secs.rem_euclid(86_400);
     let h24 = sod / 3600;
     let h12 = if h24 % 12 == 0 { 12 } else { h24 % 12 };
-    format!(
-        "{d:02}/{mo:02}/{y:04} {h12:02}:{:02}:{:02}",
-        (sod / 60) % 60,
-        sod % 60
-    )
+    let mut s = String::with_capacity(19);
+    push_2(&mut s, i64::from(d));
+    s.push('/');
+    push_2(&mut s, i64::from(mo));
+    s.push('/');
+    push_year(&mut s, y);
+    s.push(' ');
+    push_2(&mut s, h12);
+    s.push(':');
+    push_2(&mut s, (sod / 60) % 60);
+    s.push(':');
+    push_2(&mut s, sod % 60);
+    s
+}
+
+/// `{:02}` of a non-negative number below 100.
+fn push_2(s: &mut String, x: i64) {
+    if (0..100).contains(&x) {
+        s.push(char::from(b'0' + (x / 10) as u8));
+        s.push(char::from(b'0' + (x % 10) as u8));
+    } else {
+        let _ = write!(s, "{x:02}");
+    }
+}
+
+/// `{:04}` of a year.
+fn push_year(s: &mut String, y: i64) {
+    if (1000..10_000).contains(&y) {
+        s.push_str(itoa::Buffer::new().format(y));
+    } else {
+        let _ = write!(s, "{y:04}");
+    }
 }
 
 /// The PE `Timestamp` cell: UTC `yyyy-MM-dd HH:mm:ss` plus the fraction as
@@ -206,19 +354,71 @@ pub fn pe_timestamp(ts_us: i64) -> String {
     let frac = ts_us.rem_euclid(1_000_000);
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    let mut s = format!(
-        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    );
+    let mut s = String::with_capacity(26);
+    push_year(&mut s, y);
+    s.push('-');
+    push_2(&mut s, i64::from(mo));
+    s.push('-');
+    push_2(&mut s, i64::from(d));
+    s.push(' ');
+    push_2(&mut s, sod / 3600);
+    s.push(':');
+    push_2(&mut s, (sod / 60) % 60);
+    s.push(':');
+    push_2(&mut s, sod % 60);
     if frac != 0 {
-        if frac % 1000 == 0 {
-            let _ = write!(s, ".{:03}", frac / 1000);
+        let (digits, width) = if frac % 1000 == 0 {
+            (frac / 1000, 3)
         } else {
-            let _ = write!(s, ".{frac:06}");
+            (frac, 6)
+        };
+        s.push('.');
+        let mut buf = itoa::Buffer::new();
+        let text = buf.format(digits);
+        s.extend(std::iter::repeat_n('0', width - text.len()));
+        s.push_str(text);
+    }
+    s
+}
+
+/// Append an address as `Display` writes it (IPv4 without the formatter).
+pub fn push_ip(s: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v) => {
+            let mut buf = itoa::Buffer::new();
+            for (i, o) in v.octets().into_iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                s.push_str(buf.format(o));
+            }
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(s, "{ip}");
         }
     }
+}
+
+/// An address as `Display` writes it.
+pub fn ip_string(ip: IpAddr) -> String {
+    let mut s = String::with_capacity(15);
+    push_ip(&mut s, ip);
+    s
+}
+
+/// The `Flow ID` text `A-B-portA-portB-protocol`.
+pub fn flow_id(a: IpAddr, b: IpAddr, a_port: u16, b_port: u16, protocol: u8) -> String {
+    let mut s = String::with_capacity(44);
+    let mut buf = itoa::Buffer::new();
+    push_ip(&mut s, a);
+    s.push('-');
+    push_ip(&mut s, b);
+    s.push('-');
+    s.push_str(buf.format(a_port));
+    s.push('-');
+    s.push_str(buf.format(b_port));
+    s.push('-');
+    s.push_str(buf.format(protocol));
     s
 }
 
@@ -246,7 +446,115 @@ mod tests {
         }
     }
 
+    /// The implementation before the ryu digits: Rust's `{:e}` (shortest
+    /// round-trip digits too), laid out the Java way.
+    fn java_double_via_fmt(x: f64) -> String {
+        let mut out = String::new();
+        if x.is_nan() {
+            return "NaN".into();
+        }
+        if x.is_infinite() {
+            return if x > 0.0 { "Infinity" } else { "-Infinity" }.into();
+        }
+        if x.is_sign_negative() {
+            out.push('-');
+        }
+        let a = x.abs();
+        if a == 0.0 {
+            out.push_str("0.0");
+            return out;
+        }
+        let sci = format!("{a:e}");
+        let (mantissa, exp) = sci.split_once('e').unwrap();
+        let exp: i32 = exp.parse().unwrap();
+        let (first, rest) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        if (1e-3..1e7).contains(&a) {
+            if exp >= 0 {
+                let int_extra = exp as usize;
+                out.push_str(first);
+                if rest.len() <= int_extra {
+                    out.push_str(rest);
+                    out.extend(std::iter::repeat_n('0', int_extra - rest.len()));
+                    out.push_str(".0");
+                } else {
+                    out.push_str(&rest[..int_extra]);
+                    out.push('.');
+                    out.push_str(&rest[int_extra..]);
+                }
+            } else {
+                out.push_str("0.");
+                out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
+                out.push_str(first);
+                out.push_str(rest);
+            }
+        } else {
+            out.push_str(first);
+            out.push('.');
+            out.push_str(if rest.is_empty() { "0" } else { rest });
+            let _ = write!(out, "E{exp}");
+        }
+        out
+    }
+
+    #[test]
+    fn ryu_layout_matches_the_fmt_layout_on_edge_values() {
+        for x in [
+            1e-3,
+            9.999e-4,
+            1e7,
+            9_999_999.5,
+            0.1,
+            0.3,
+            1e16,
+            1.5e16,
+            1e-7,
+            123.456,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            1e22,
+            1e23,
+            2.0f64.powi(63),
+            0.5,
+            100.25,
+            1234567.125,
+            1e-5,
+            1.0e-4,
+            12345678.9,
+            4.35e-3,
+            6.401441328625522E14,
+            467168781.0 / 4096.0,
+            2.0f64.powi(60) + 2048.0,
+        ] {
+            assert_eq!(java_double_string(x), java_double_via_fmt(x), "{x:e}");
+            assert_eq!(java_double_string(-x), java_double_via_fmt(-x), "{x:e}");
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn ryu_layout_matches_the_fmt_layout(bits in proptest::num::u64::ANY) {
+            let x = f64::from_bits(bits);
+            proptest::prop_assert_eq!(java_double_string(x), java_double_via_fmt(x));
+        }
+
+        #[test]
+        fn ryu_layout_matches_the_fmt_layout_on_ratios(n in 0u64..1_000_000_000, d in 1u64..100_000) {
+            let x = n as f64 / d as f64;
+            proptest::prop_assert_eq!(java_double_string(x), java_double_via_fmt(x));
+            let y = x * 1e-6;
+            proptest::prop_assert_eq!(java_double_string(y), java_double_via_fmt(y));
+        }
+
+        #[test]
+        fn ryu_layout_matches_the_fmt_layout_on_dyadic_values(m in 1u64..(1 << 53), j in 0i32..64) {
+            // Exactly halfway cases live here: m / 2^j with short expansions.
+            let x = m as f64 / 2f64.powi(j);
+            proptest::prop_assert_eq!(java_double_string(x), java_double_via_fmt(x));
+            let y = (m >> 20) as f64 * 2f64.powi(j);
+            proptest::prop_assert_eq!(java_double_string(y), java_double_via_fmt(y));
+        }
+
         #[test]
         fn java_doubles_round_trip_in_the_right_notation(bits in proptest::num::u64::ANY) {
             let x = f64::from_bits(bits);
@@ -307,6 +615,51 @@ mod tests {
         assert_eq!(pe_timestamp(t + 245_400), "2025-03-11 15:28:45.245400");
         assert_eq!(pe_timestamp(t + 245_000), "2025-03-11 15:28:45.245");
         assert_eq!(pe_timestamp(t), "2025-03-11 15:28:45");
+    }
+
+    #[test]
+    fn addresses_and_flow_ids_print_like_display() {
+        for ip in [
+            "0.0.0.0",
+            "10.200.2.252",
+            "255.255.255.255",
+            "2001:db8::1",
+            "::ffff:1.2.3.4",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_string(ip), ip.to_string());
+        }
+        let (a, b): (IpAddr, IpAddr) =
+            ("192.168.10.5".parse().unwrap(), "8.8.8.8".parse().unwrap());
+        assert_eq!(flow_id(a, b, 5000, 53, 17), format!("{a}-{b}-5000-53-17"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn timestamps_match_the_formatter(ts in -100_000_000_000_000_000i64..300_000_000_000_000_000, tz in -86_399i32..86_400) {
+            let tz = TzOffset::from_seconds(tz).unwrap();
+            let ms = ts / 1000;
+            let secs = ms.div_euclid(1000) + i64::from(tz.seconds());
+            let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+            let sod = secs.rem_euclid(86_400);
+            let h24 = sod / 3600;
+            let h12 = if h24 % 12 == 0 { 12 } else { h24 % 12 };
+            let want = format!("{d:02}/{mo:02}/{y:04} {h12:02}:{:02}:{:02}", (sod / 60) % 60, sod % 60);
+            proptest::prop_assert_eq!(v3_timestamp(ts, tz), want);
+            let secs = ts.div_euclid(1_000_000);
+            let frac = ts.rem_euclid(1_000_000);
+            let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+            let sod = secs.rem_euclid(86_400);
+            let mut want = format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}", sod / 3600, (sod / 60) % 60, sod % 60);
+            if frac != 0 {
+                if frac % 1000 == 0 {
+                    want.push_str(&format!(".{:03}", frac / 1000));
+                } else {
+                    want.push_str(&format!(".{frac:06}"));
+                }
+            }
+            proptest::prop_assert_eq!(pe_timestamp(ts), want);
+        }
     }
 
     #[test]

@@ -40,15 +40,15 @@
 //! last-seen time, connection time and the retransmission memory, bounded to
 //! [`RETRANS_MEMORY`] entries per flow).
 
-use super::format::pe_timestamp;
-use super::key::FlowKey;
+use super::format::{flow_id, ip_string, pe_timestamp};
+use super::key::{FixedState, FlowKey, KeyMap};
 use super::record::{FlowRecord, Value};
 use super::stats::Summary;
 use super::v3::{ACTIVITY_TIMEOUT_US, FLOW_TIMEOUT_US, REORDER_SLACK_US};
 use super::{CloseReason, FlowStats};
 use crate::capture::{PacketRepr, TcpFlags, ip_proto, linktype};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashSet};
 use std::net::IpAddr;
 
 /// Most (source, seq, ack, payload, window) tuples remembered per flow for
@@ -216,7 +216,8 @@ impl Bulk {
         if payload <= 0 {
             return;
         }
-        if self.start == 0 || (ts - self.last) as f64 / 1e6 > 1.0 {
+        // `(ts - last) as f64 / 1e6 > 1.0` of the Java code, without the division.
+        if self.start == 0 || ts - self.last > 1_000_000 {
             self.start = ts;
             self.last = ts;
             self.cnt = 1;
@@ -263,7 +264,74 @@ impl Bulk {
     }
 }
 
-pub(super) type RetransKey = (IpAddr, u32, u32, i64, i32);
+/// A TCP packet as the retransmission counter compares it: (source IP, seq,
+/// ack, payload, window). The source is one of the flow key's two addresses,
+/// kept as "is it the key's second address" (the same bit for both when they
+/// are equal, as IP equality would say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct RetransKey {
+    seq_ack: u64,
+    payload_window: u64,
+    from_b: bool,
+}
+
+impl RetransKey {
+    fn of(key: &FlowKey, p: &PePacket) -> RetransKey {
+        // `payload` comes from a u32 length and `window` from a u16 (or is
+        // -1/0): both fit 32 bits.
+        RetransKey {
+            seq_ack: (u64::from(p.seq) << 32) | u64::from(p.ack),
+            payload_window: ((p.payload as u64) << 32) | u64::from(p.window as u32),
+            from_b: p.src != key.a,
+        }
+    }
+}
+
+/// Tuples kept in a plain vector before the memory switches to a hash set.
+const RETRANS_FEW: usize = 32;
+
+/// The retransmission memory of a connection: a short vector searched
+/// linearly (most flows are short), then a fixed-seed hash set. Never
+/// iterated: only membership and size are used.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RetransSet {
+    few: Vec<RetransKey>,
+    many: HashSet<RetransKey, FixedState>,
+}
+
+impl RetransSet {
+    fn len(&self) -> usize {
+        self.few.len() + self.many.len()
+    }
+
+    fn contains(&self, k: &RetransKey) -> bool {
+        if self.many.is_empty() {
+            self.few.contains(k)
+        } else {
+            self.many.contains(k)
+        }
+    }
+
+    /// True when `k` was not yet remembered.
+    fn insert(&mut self, k: RetransKey) -> bool {
+        if self.many.is_empty() {
+            if self.few.contains(&k) {
+                return false;
+            }
+            if self.few.len() < RETRANS_FEW {
+                if self.few.capacity() == 0 {
+                    self.few.reserve_exact(RETRANS_FEW / 2);
+                }
+                self.few.push(k);
+                return true;
+            }
+            self.many.reserve(2 * RETRANS_FEW);
+            self.many.extend(self.few.drain(..));
+            self.few = Vec::new();
+        }
+        self.many.insert(k)
+    }
+}
 
 /// One open flow of the fork; `fixed` switches on the corrected profile's
 /// fixes (see [`super::px`]).
@@ -309,7 +377,7 @@ pub(super) struct PeFlow {
     pub(super) sf_last: Option<i64>,
     pub(super) sf_count: i64,
     bulk: [Bulk; 2],
-    pub(super) retrans_seen: HashSet<RetransKey>,
+    pub(super) retrans_seen: RetransSet,
     pub(super) retrans: [i64; 2],
     pub(super) cumulative: i64,
     pub(super) state: TcpState,
@@ -337,7 +405,7 @@ impl PeFlow {
         p: &PePacket,
         o: Orientation,
         id_o: Orientation,
-        retrans_seen: HashSet<RetransKey>,
+        retrans_seen: RetransSet,
         stats: &mut FlowStats,
     ) -> PeFlow {
         let init_win = if fixed { -1 } else { 0 };
@@ -455,7 +523,8 @@ impl PeFlow {
 
     fn update_subflows(&mut self, ts: i64) {
         let last = *self.sf_last.get_or_insert(ts);
-        if (ts - last) as f64 / 1e6 > 1.0 {
+        // `(ts - last) / 1e6 > 1.0` in doubles: exactly "more than 1 s".
+        if ts - last > 1_000_000 {
             self.sf_count += 1;
         }
         self.sf_last = Some(ts);
@@ -465,7 +534,7 @@ impl PeFlow {
         if self.proto != ip_proto::TCP {
             return;
         }
-        let k = (p.src, p.seq, p.ack, p.payload, p.window);
+        let k = RetransKey::of(&self.key, p);
         if self.retrans_seen.len() < RETRANS_MEMORY {
             if !self.retrans_seen.insert(k) {
                 self.retrans[d] += 1;
@@ -579,13 +648,10 @@ impl PeFlow {
         let duration = self.duration();
         let secs = duration as f64 / 1e6;
         let i = self.id_o;
-        v.push(Text(format!(
-            "{}-{}-{}-{}-{}",
-            i.src, i.dst, i.sport, i.dport, self.proto
-        )));
-        v.push(Text(self.o.src.to_string()));
+        v.push(Text(flow_id(i.src, i.dst, i.sport, i.dport, self.proto)));
+        v.push(Text(ip_string(self.o.src)));
         v.push(Int(i64::from(self.o.sport)));
-        v.push(Text(self.o.dst.to_string()));
+        v.push(Text(ip_string(self.o.dst)));
         v.push(Int(i64::from(self.o.dport)));
         v.push(Int(i64::from(self.proto)));
         v.push(Text(pe_timestamp(self.start)));
@@ -724,7 +790,7 @@ struct Tombstone {
     ready: bool,
     proto: u8,
     cumulative: i64,
-    retrans_seen: HashSet<RetransKey>,
+    retrans_seen: RetransSet,
 }
 
 #[derive(Debug)]
@@ -736,7 +802,7 @@ enum Slot {
 /// The PE flow table (`FlowGenerator` of the fork).
 #[derive(Debug, Default)]
 pub struct PeTable {
-    flows: HashMap<FlowKey, Slot>,
+    flows: KeyMap<FlowKey, Slot>,
     by_start: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
     next_id: u64,
     max_ts: i64,
@@ -779,7 +845,7 @@ impl PeTable {
         key: FlowKey,
         p: &PePacket,
         old_id: Option<Orientation>,
-        inherit: Option<(Orientation, HashSet<RetransKey>, i64)>,
+        inherit: Option<(Orientation, RetransSet, i64)>,
         stats: &mut FlowStats,
     ) -> Box<PeFlow> {
         let id = self.next_id;
@@ -787,8 +853,8 @@ impl PeTable {
         self.by_start.push(Reverse((p.ts, id, key)));
         let (o, seen, cumulative) = match inherit {
             Some(i) => i,
-            None if p.is_syn_ack() => (Orientation::reversed_of(p), HashSet::new(), 0),
-            None => (Orientation::of(p), HashSet::new(), 0),
+            None if p.is_syn_ack() => (Orientation::reversed_of(p), RetransSet::default(), 0),
+            None => (Orientation::of(p), RetransSet::default(), 0),
         };
         let id_o = old_id.unwrap_or(o);
         let mut f = PeFlow::new(false, id, key, p, o, id_o, seen, stats);

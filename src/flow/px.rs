@@ -30,14 +30,14 @@
 //! Packets a tool would need to reorder are processed in file order (use a
 //! sort pre-pass for badly ordered captures).
 
-use super::key::FlowKey;
-use super::pe::{Orientation, PeFlow, PePacket, RetransKey, TcpState};
+use super::key::{FlowKey, KeyMap, key_map};
+use super::pe::{Orientation, PeFlow, PePacket, RetransSet, TcpState};
 use super::record::FlowRecord;
 use super::v3::REORDER_SLACK_US;
 use super::{CloseReason, FlowStats};
 use crate::capture::{PacketRepr, TcpFlags};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::BinaryHeap;
 
 /// Default idle timeout (µs).
 pub const DEFAULT_IDLE_TIMEOUT_US: i64 = 120_000_000;
@@ -51,7 +51,7 @@ struct Continuation {
     o: Orientation,
     last_seen: i64,
     cumulative: i64,
-    retrans_seen: HashSet<RetransKey>,
+    retrans_seen: RetransSet,
 }
 
 #[derive(Debug)]
@@ -65,7 +65,7 @@ enum Slot {
 pub struct PxTable {
     idle: i64,
     active: i64,
-    flows: HashMap<FlowKey, Slot>,
+    flows: KeyMap<FlowKey, Slot>,
     /// (deadline, id, key): the earliest time the entry may expire; checked
     /// and re-queued lazily.
     deadlines: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
@@ -82,7 +82,7 @@ impl PxTable {
         PxTable {
             idle: idle_timeout_us,
             active: active_timeout_us,
-            flows: HashMap::new(),
+            flows: key_map(),
             deadlines: BinaryHeap::new(),
             by_start: BinaryHeap::new(),
             next_id: 0,
@@ -133,9 +133,9 @@ impl PxTable {
             }
             None if p.is_syn_ack() => {
                 let r = Orientation::reversed_of(p);
-                PeFlow::new(true, id, key, p, r, r, HashSet::new(), stats)
+                PeFlow::new(true, id, key, p, r, r, RetransSet::default(), stats)
             }
-            None => PeFlow::new(true, id, key, p, own, own, HashSet::new(), stats),
+            None => PeFlow::new(true, id, key, p, own, own, RetransSet::default(), stats),
         };
         self.by_start.push(Reverse((flow.start, id, key)));
         self.deadlines

@@ -13,12 +13,13 @@
 //! shard's horizon has passed its start. Rows tie on (start, key) only within
 //! one shard, where they keep their order.
 
+use super::key::FixedState;
 use super::pe::PePacket;
 use super::v3::V3Packet;
 use super::{FlowError, FlowExtractor, FlowKey, FlowParams, FlowRecord, FlowStats, Profile};
 use crate::capture::PacketRepr;
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::mpsc;
 
 /// Packets per message to a shard.
@@ -40,10 +41,8 @@ pub fn shard_of(profile: Profile, p: &PacketRepr, shards: usize) -> usize {
         }
     };
     let Some(key) = key else { return 0 };
-    // SipHash with fixed keys: the same shard on every run and machine.
-    let mut h = std::hash::DefaultHasher::new();
-    key.hash(&mut h);
-    (h.finish() % shards.max(1) as u64) as usize
+    // A fixed-seed hash: the same shard on every run and machine.
+    (FixedState::default().hash_one(key) % shards.max(1) as u64) as usize
 }
 
 /// Packets for a shard, each with the input's capture time just before it.

@@ -32,14 +32,14 @@
 //! flow is counted in `late_after_expiry`. Tombstones are kept until the end
 //! of the input: one small entry per timed-out 5-tuple.
 
-use super::format::{TzOffset, v3_timestamp};
-use super::key::FlowKey;
+use super::format::{TzOffset, flow_id, ip_string, v3_timestamp};
+use super::key::{FlowKey, KeyMap, key_map};
 use super::record::{FlowRecord, Value};
 use super::stats::Summary;
 use super::{CloseReason, FlowStats};
 use crate::capture::{PacketRepr, TcpFlags, ip_proto, linktype};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::net::IpAddr;
 
 /// `flowTimeout`: maximum flow age, measured from the first packet (µs).
@@ -268,10 +268,11 @@ impl V3Flow {
         let (n_fwd, n_bwd) = (self.fwd_len.n(), self.bwd_len.n());
         let duration = self.last_seen - self.start;
         let secs = duration as f64 / 1e6;
-        v.push(Text(self.key.to_string()));
-        v.push(Text(self.o.src.to_string()));
+        let k = &self.key;
+        v.push(Text(flow_id(k.a, k.b, k.a_port, k.b_port, k.protocol)));
+        v.push(Text(ip_string(self.o.src)));
         v.push(Int(i64::from(self.o.sport)));
-        v.push(Text(self.o.dst.to_string()));
+        v.push(Text(ip_string(self.o.dst)));
         v.push(Int(i64::from(self.o.dport)));
         v.push(Int(i64::from(self.proto)));
         v.push(Text(v3_timestamp(self.start, tz)));
@@ -385,7 +386,7 @@ enum Slot {
 pub struct V3Table {
     p17: bool,
     tz: TzOffset,
-    flows: HashMap<FlowKey, Slot>,
+    flows: KeyMap<FlowKey, Slot>,
     /// Open flows by (start, id); entries of closed flows are skipped lazily.
     by_start: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
     next_id: u64,
@@ -400,7 +401,7 @@ impl V3Table {
         V3Table {
             p17,
             tz,
-            flows: HashMap::new(),
+            flows: key_map(),
             by_start: BinaryHeap::new(),
             next_id: 0,
             max_ts: i64::MIN,
