@@ -6,6 +6,8 @@
 //!
 //! - [`capture`]: pcap/pcapng files -> decoded packets and per-reason counts.
 //! - [`flow`]: decoded packets -> bidirectional flows -> CICFlowMeter feature rows.
+//! - [`dataset`]: feature tables and ground truth (`labels.csv` and its join).
+//! - [`synth`]: a traffic spec -> a labelled capture (pcap + labels + timeline).
 //! - [`cli`]: the `maximus-sim` command line and its exit codes.
 //!
 //! Reading a capture:
@@ -22,4 +24,6 @@
 
 pub mod capture;
 pub mod cli;
+pub mod dataset;
 pub mod flow;
+pub mod synth;

@@ -5,11 +5,15 @@ use super::{CliError, exit};
 use crate::capture::{
     CaptureError, CaptureReader, FileSummary, PacketRepr, ReadOptions, read_packets_with,
 };
+use crate::dataset::labels::{JoinStats, LabelSet};
 use crate::flow::csv::CsvWriter;
 use crate::flow::frame::ParquetFlowWriter;
+use crate::flow::frame::{ColumnKind, column_kinds};
 use crate::flow::reorder::Reorderer;
 use crate::flow::shard;
-use crate::flow::{FlowError, FlowExtractor, FlowParams, FlowRecord, FlowStats, Profile, TzOffset};
+use crate::flow::{
+    FlowError, FlowExtractor, FlowParams, FlowRecord, FlowStats, Profile, TzOffset, Value,
+};
 use clap::Args;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -104,6 +108,48 @@ pub struct FlowsArgs {
     /// Print the decode buckets and flow counters of every input to stderr.
     #[arg(long)]
     pub stats: bool,
+    /// Ground truth written by `maximus-sim synth` (labels.csv): the Label
+    /// column gets each flow's true label (flows no label row covers get
+    /// UNLABELLED) and three columns are added after it: Attack Technique,
+    /// Campaign, Step. --stats counts unlabelled flows and label rows no
+    /// flow matched.
+    #[arg(long, value_name = "LABELS_CSV")]
+    pub labels: Option<PathBuf>,
+}
+
+/// Columns `--labels` adds after the profile's.
+pub const LABEL_COLUMNS: [&str; 3] = ["Attack Technique", "Campaign", "Step"];
+
+/// Gives each flow row its ground-truth label (`--labels`).
+struct Labeller {
+    set: LabelSet,
+    label_col: usize,
+    duration_col: usize,
+}
+
+impl Labeller {
+    fn new(set: LabelSet, profile: Profile) -> Labeller {
+        let cols = profile.columns();
+        let find = |name: &str| cols.iter().rposition(|c| c.trim() == name).unwrap_or(0);
+        Labeller {
+            set,
+            label_col: find("Label"),
+            duration_col: find("Flow Duration"),
+        }
+    }
+
+    fn apply(&mut self, r: &mut FlowRecord) {
+        let duration = r.number(self.duration_col).unwrap_or(0.0) as i64;
+        let l = self
+            .set
+            .label_flow(&r.key, r.start_us, r.start_us + duration);
+        if let Some(cell) = r.values.get_mut(self.label_col) {
+            *cell = Value::Text(l.label);
+        }
+        r.values.push(Value::Text(l.technique));
+        r.values.push(Value::Text(l.campaign));
+        r.values.push(Value::Text(l.step));
+    }
 }
 
 fn parse_profile(s: &str) -> Result<Profile, String> {
@@ -240,6 +286,25 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
     let params = params(args)?;
     FlowExtractor::with_params(params).map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
     let inputs = expand_inputs(&args.inputs)?;
+    let labeller = match &args.labels {
+        Some(p) => {
+            let set = LabelSet::read(p).map_err(|e| {
+                let code = if e.is_missing_input() {
+                    exit::NO_INPUT
+                } else {
+                    exit::DATA_ERR
+                };
+                CliError::new(code, e.to_string())
+            })?;
+            Some(Labeller::new(set, args.profile))
+        }
+        None => None,
+    };
+    let header = if labeller.is_some() {
+        format!("{},{}", args.profile.header(), LABEL_COLUMNS.join(","))
+    } else {
+        args.profile.header().to_string()
+    };
     let to_stdout = args.output.as_os_str() == "-";
     let format = args.format.unwrap_or(
         if args
@@ -259,7 +324,7 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
         ));
     }
     let sink = if to_stdout {
-        let w = CsvWriter::new(BufWriter::new(io::stdout()), args.profile)
+        let w = CsvWriter::with_header(BufWriter::new(io::stdout()), &header)
             .map_err(|e| write_err(Path::new("stdout"), e))?;
         Sink::Stdout(w)
     } else {
@@ -270,12 +335,15 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
         let file = File::create(&tmp).map_err(|e| write_err(&tmp, e))?;
         match format {
             OutputFormat::Csv => {
-                let w = CsvWriter::new(BufWriter::new(file), args.profile)
+                let w = CsvWriter::with_header(BufWriter::new(file), &header)
                     .map_err(|e| write_err(&tmp, e))?;
                 Sink::File { w, tmp, dest }
             }
             OutputFormat::Parquet => {
-                let w = Box::new(ParquetFlowWriter::new(file, args.profile));
+                let names: Vec<&str> = header.split(',').collect();
+                let mut kinds = column_kinds(args.profile);
+                kinds.resize(names.len(), ColumnKind::Text);
+                let w = Box::new(ParquetFlowWriter::with_columns(file, &names, &kinds));
                 Sink::Parquet { w, tmp, dest }
             }
         }
@@ -306,20 +374,24 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
         (0..n).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let show_progress = n == 1;
-    let (sink, write_error) = std::thread::scope(|scope| {
+    let (sink, write_error, labeller) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || {
             let mut sink = sink;
+            let mut labeller = labeller;
             for rx in receivers {
-                for batch in rx {
-                    for r in &batch {
+                for mut batch in rx {
+                    for r in &mut batch {
+                        if let Some(l) = labeller.as_mut() {
+                            l.apply(r);
+                        }
                         if let Err(e) = sink.write(r) {
                             // Dropping the receivers stops every worker.
-                            return (sink, Some(e));
+                            return (sink, Some(e), labeller);
                         }
                     }
                 }
             }
-            (sink, None)
+            (sink, None, labeller)
         });
         for _ in 0..workers {
             scope.spawn(|| {
@@ -387,12 +459,24 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
             std::fs::rename(&tmp, &dest).map_err(|e| write_err(&dest, e))?;
         }
     }
+    let join = labeller.map(|l| l.set.stats());
     if args.stats {
         if inputs.len() > 1 {
             let _ = writeln!(report, "All inputs:");
             flow_counters(&mut report, &total);
         }
+        if let Some(j) = &join {
+            join_counters(&mut report, j);
+        }
         eprint!("{report}");
+    }
+    if let Some(j) = &join
+        && (j.unlabelled > 0 || j.rows_unmatched > 0)
+    {
+        eprintln!(
+            "maximus-sim: warning: --labels: {} flows got no label, {} of {} label rows matched no flow (--stats shows the counts)",
+            j.unlabelled, j.rows_unmatched, j.rows
+        );
     }
     Ok(code)
 }
@@ -558,6 +642,21 @@ fn stats_report(out: &mut String, s: &FileSummary, f: &FlowStats) {
         st.duplicate
     );
     flow_counters(out, f);
+}
+
+fn join_counters(out: &mut String, j: &JoinStats) {
+    let _ = writeln!(out, "Labels (--labels):");
+    for (name, n) in [
+        ("label rows read", j.rows),
+        ("flows labelled", j.labelled),
+        ("flows with no label row (UNLABELLED)", j.unlabelled),
+        ("label rows no flow matched", j.rows_unmatched),
+    ] {
+        let _ = writeln!(out, "  {name:<48} {n:>12}");
+    }
+    for (label, n) in &j.per_label {
+        let _ = writeln!(out, "    {label:<46} {n:>12}");
+    }
 }
 
 fn flow_counters(out: &mut String, f: &FlowStats) {

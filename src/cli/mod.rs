@@ -7,6 +7,7 @@
 pub mod exit;
 pub mod flows;
 pub mod inspect;
+pub mod synth;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Extract CICFlowMeter-compatible bidirectional flow features as CSV.
     Flows(flows::FlowsArgs),
+    /// Generate labelled traffic from a spec: a capture, labels.csv, timeline.json.
+    Synth(synth::SynthArgs),
     /// Panic on purpose, to test the internal-error path (exit 70).
     #[command(hide = true, name = "debug-panic")]
     DebugPanic,
@@ -101,6 +104,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Flows(args) => flows::run(&args),
+        Command::Synth(args) => synth::run(&args),
         Command::DebugPanic => panic!("debug-panic requested"),
     }
 }

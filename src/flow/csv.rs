@@ -25,8 +25,13 @@ pub struct CsvWriter<W: Write> {
 }
 
 impl<W: Write> CsvWriter<W> {
-    pub fn new(mut out: W, profile: Profile) -> io::Result<CsvWriter<W>> {
-        out.write_all(profile.header().as_bytes())?;
+    pub fn new(out: W, profile: Profile) -> io::Result<CsvWriter<W>> {
+        CsvWriter::with_header(out, profile.header())
+    }
+
+    /// A writer with its own header line (a profile's plus added columns).
+    pub fn with_header(mut out: W, header: &str) -> io::Result<CsvWriter<W>> {
+        out.write_all(header.as_bytes())?;
         out.write_all(b"\n")?;
         Ok(CsvWriter {
             out,

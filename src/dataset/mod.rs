@@ -1,0 +1,37 @@
+//! Datasets: feature tables and their ground truth.
+//!
+//! Takes flow rows from [`crate::flow`] and label files; gives labelled
+//! rows. Today: [`labels`], the `labels.csv` format `synth` writes and the
+//! join that labels extracted flows.
+
+pub mod labels;
+
+/// Errors reading datasets and label files.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("cannot open {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: line {line}: {message}")]
+    Labels {
+        path: String,
+        line: usize,
+        message: String,
+    },
+}
+
+impl DatasetError {
+    /// True when the file is missing or unreadable (exit 66), not malformed.
+    pub fn is_missing_input(&self) -> bool {
+        matches!(self, DatasetError::Open { .. })
+    }
+}
