@@ -274,6 +274,7 @@ impl Conv {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn seg(
         &mut self,
         t: i64,
@@ -478,7 +479,7 @@ impl Conv {
                     // The receiver acknowledges every second segment, and a
                     // paced (tiny-window) segment at once.
                     acked_last = false;
-                    if segs % 2 == 0 || gap.is_some() {
+                    if segs.is_multiple_of(2) || gap.is_some() {
                         let at = self.reaction(from_c, t);
                         self.ack_from(!from_c, at, seq_after);
                         last_ack_t = at;

@@ -276,7 +276,7 @@ impl Source {
                 let target = s.targets[k];
                 let reply = w.hosts[target].closed == Closed::Reset;
                 self.seq += 1;
-                let id = (self.fixed_port ^ 0x5a5a) as u16;
+                let id = self.fixed_port ^ 0x5a5a;
                 let ops = vec![Op::Echo {
                     delay_us: 0,
                     id,

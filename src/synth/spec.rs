@@ -1003,7 +1003,7 @@ fn to_dist(raw: &RawNumOrDist) -> Result<Dist, String> {
         ("max", d.max),
     ];
     for (name, v) in given {
-        if v.is_some() && !allowed.contains(&name) && !(d.dist == "uniform") {
+        if v.is_some() && !allowed.contains(&name) {
             return Err(format!(
                 "`{name}` is not a parameter of `{}` (it takes {})",
                 d.dist,
