@@ -7,7 +7,9 @@
 //! - [`capture`]: pcap/pcapng files -> decoded packets and per-reason counts.
 //! - [`flow`]: decoded packets -> bidirectional flows -> CICFlowMeter feature rows.
 //! - [`dataset`]: feature tables and ground truth (`labels.csv` and its join).
+//! - [`model`]: feature tables -> trained detectors, scores and evaluations.
 //! - [`synth`]: a traffic spec -> a labelled capture (pcap + labels + timeline).
+//! - [`rng`]: seeded, named random streams shared by the stages.
 //! - [`cli`]: the `maximus-sim` command line and its exit codes.
 //!
 //! Reading a capture:
@@ -26,4 +28,6 @@ pub mod capture;
 pub mod cli;
 pub mod dataset;
 pub mod flow;
+pub mod model;
+pub mod rng;
 pub mod synth;

@@ -7,6 +7,7 @@
 pub mod exit;
 pub mod flows;
 pub mod inspect;
+pub mod model;
 pub mod synth;
 mod util;
 
@@ -29,6 +30,12 @@ pub enum Command {
     Flows(flows::FlowsArgs),
     /// Generate labelled traffic from a spec: a capture, labels.csv, timeline.json.
     Synth(synth::SynthArgs),
+    /// Train a detector (random forest or decision tree) on labelled flow features.
+    Train(model::TrainArgs),
+    /// Evaluate a model on labelled flow features: metrics.json + metrics.md.
+    Eval(model::EvalArgs),
+    /// Score flow features with a model: predicted class, confidence, attack score.
+    Score(model::ScoreArgs),
     /// Panic on purpose, to test the internal-error path (exit 70).
     #[command(hide = true, name = "debug-panic")]
     DebugPanic,
@@ -105,6 +112,9 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Flows(args) => flows::run(&args),
         Command::Synth(args) => synth::run(&args),
+        Command::Train(args) => model::train(&args),
+        Command::Eval(args) => model::eval(&args),
+        Command::Score(args) => model::score(&args),
         Command::DebugPanic => panic!("debug-panic requested"),
     }
 }

@@ -1,10 +1,15 @@
 //! Datasets: feature tables and their ground truth.
 //!
-//! Takes flow rows from [`crate::flow`] and label files; gives labelled
-//! rows. Today: [`labels`], the `labels.csv` format `synth` writes and the
-//! join that labels extracted flows.
+//! Takes flow rows from [`crate::flow`], flow CSVs (ours and the public
+//! CIC ones) and label files; gives labelled rows and feature tables.
+//!
+//! - [`labels`]: the `labels.csv` format `synth` writes and the join that
+//!   labels extracted flows;
+//! - [`table`]: flow CSVs -> canonical feature matrix + labels, with a
+//!   report of every non-finite cell and repaired label.
 
 pub mod labels;
+pub mod table;
 
 /// Errors reading datasets and label files.
 #[derive(Debug, thiserror::Error)]

@@ -21,7 +21,7 @@
 pub mod conv;
 pub mod dist;
 pub mod proto;
-pub mod rng;
+pub use crate::rng;
 pub mod source;
 pub mod spec;
 pub mod wire;

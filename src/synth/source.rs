@@ -14,6 +14,7 @@ use super::rng::Rng;
 use super::spec::{App, AttackKind, BenignSpec, Closed, Service, StepSpec};
 use super::wire::flags;
 use super::world::World;
+use std::rc::Rc;
 
 /// Where a source's conversations come from.
 #[derive(Debug, Clone)]
@@ -25,7 +26,8 @@ pub enum Plan {
 /// One source of conversations.
 #[derive(Debug)]
 pub struct Source {
-    pub plan: Plan,
+    /// Shared, so that spawning does not copy host lists.
+    pub plan: Rc<Plan>,
     /// Index of the label its conversations carry.
     pub meta: u32,
     rng: Rng,
@@ -84,7 +86,7 @@ impl Source {
         };
         let fixed_port = 40_000 + rng.below(20_000) as u16;
         let mut s = Source {
-            plan,
+            plan: Rc::new(plan),
             meta,
             rng,
             next_t: Some(start),
@@ -96,7 +98,7 @@ impl Source {
             fixed_port,
             seq: 0,
         };
-        if let Plan::Benign(b) = &s.plan {
+        if let Plan::Benign(b) = s.plan.as_ref() {
             // The first arrival is one inter-arrival time after the start.
             let gap = b.interarrival.sample_with_mean(&mut s.rng, 1.0 / b.rate);
             s.next_t = Some(start + us(gap));
@@ -114,7 +116,7 @@ impl Source {
     }
 
     fn clamp_to_end(&mut self) {
-        let limit = match &self.plan {
+        let limit = match self.plan.as_ref() {
             Plan::Benign(b) => self.t0 + b.end_us,
             Plan::Step(_) => self.end,
         };
@@ -128,9 +130,10 @@ impl Source {
         let Some(t) = self.next_t else { return };
         let mut rng = self.rng.fork();
         let meta = self.meta;
-        match self.plan.clone() {
+        let plan = Rc::clone(&self.plan);
+        match plan.as_ref() {
             Plan::Benign(b) => {
-                if let Some(conv) = benign(&b, w, t, &mut rng) {
+                if let Some(conv) = benign(b, w, t, &mut rng) {
                     out.push(Spawned { conv, meta });
                 }
                 let gap = b.interarrival.sample_with_mean(&mut self.rng, 1.0 / b.rate);
@@ -138,12 +141,12 @@ impl Source {
             }
             Plan::Step(s) => {
                 let i = self.i;
-                self.attack(&s, w, t, i, &mut rng, out);
+                self.attack(s, w, t, i, &mut rng, out);
                 self.i += 1;
                 self.next_t = if self.i >= self.n {
                     None
                 } else {
-                    Some(self.step_time(&s, self.i))
+                    Some(self.step_time(s, self.i))
                 };
             }
         }

@@ -1,9 +1,9 @@
-//! Seeded random streams for the generator.
+//! Seeded random streams (generator, models, simulator).
 //!
-//! Takes the run's seed; gives independent ChaCha8 streams named by the
-//! part of the spec that draws from them (`"benign/0"`, `"campaign/1/step/2"`,
-//! ...), so changing one source of traffic does not shift the numbers any
-//! other source draws. Every draw is integer or IEEE arithmetic on
+//! Takes a run's seed; gives independent ChaCha8 streams named by the part
+//! of the work that draws from them (`"benign/0"`, `"campaign/1/step/2"`,
+//! `"tree/7"`, ...), so changing one consumer does not shift the numbers
+//! any other draws. Every draw is integer or IEEE arithmetic on
 //! ChaCha output plus `libm` functions: the same seed gives the same numbers
 //! on every machine.
 

@@ -1,0 +1,251 @@
+//! `maximus-sim train`, `score`, `eval`: models on flow feature CSVs.
+
+use super::{CliError, exit};
+use crate::dataset::DatasetError;
+use crate::dataset::table::{self, FeatureTable, NonFinite};
+use crate::model::{self, ModelError, ModelFile, TrainOptions};
+use clap::Args;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const DATA_HELP: &str = "Flow feature CSV: `maximus-sim flows --labels` output (any profile), \
+or a public CICFlowMeter CSV (CIC-IDS2017 names with leading spaces, CSE-CIC-IDS2018 short \
+names). Headers are mapped to one canonical feature set. Identifier columns (Flow ID, \
+addresses, ports, Timestamp) and the ground-truth metadata columns are never features: \
+they identify the capture, not the behaviour, and leak the answer.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NonFiniteArg {
+    Drop,
+    Zero,
+    Clip,
+}
+
+impl From<NonFiniteArg> for NonFinite {
+    fn from(a: NonFiniteArg) -> NonFinite {
+        match a {
+            NonFiniteArg::Drop => NonFinite::Drop,
+            NonFiniteArg::Zero => NonFinite::Zero,
+            NonFiniteArg::Clip => NonFinite::Clip,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[arg(long, long_help = DATA_HELP)]
+    pub data: PathBuf,
+    /// Algorithm: rf (random forest) or dt (decision tree).
+    #[arg(long, default_value = "rf")]
+    pub model: String,
+    /// Hyperparameter, repeatable: n_trees (rf, default 100), max_depth
+    /// (default none), min_samples_split (2), min_samples_leaf (1),
+    /// max_features (sqrt for rf, all for dt; or a count).
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// Seed of the split and of every tree; same data + seed = same model
+    /// file, whatever the thread count.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Stratified held-out fraction for validation metrics (0 = none).
+    #[arg(long, default_value_t = 0.2)]
+    pub validation: f64,
+    /// Class imbalance: none, or weights (each class weighted inversely to
+    /// its frequency).
+    #[arg(long, value_enum, default_value = "none")]
+    pub balance: BalanceArg,
+    /// Infinity/NaN/empty cells: drop the row, zero them, or clip them to
+    /// the column's finite range (NaN -> 0). The count is always reported.
+    #[arg(long, value_enum, default_value = "clip")]
+    pub nonfinite: NonFiniteArg,
+    /// The model file (JSON).
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BalanceArg {
+    None,
+    Weights,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long, long_help = DATA_HELP)]
+    pub data: PathBuf,
+    #[arg(long, value_enum, default_value = "clip")]
+    pub nonfinite: NonFiniteArg,
+    /// Output folder: metrics.json and metrics.md.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Flow feature CSV to score.
+    pub data: PathBuf,
+    #[arg(long, value_enum, default_value = "clip")]
+    pub nonfinite: NonFiniteArg,
+    /// Output CSV: one row per input row with `predicted`, `confidence`
+    /// and `score` (the attack probability, 1 - P(BENIGN)).
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+            Ok((k.trim().into(), v.trim().into()))
+        }
+        _ => Err(format!(
+            "`{s}`: expected NAME=VALUE, e.g. --param n_trees=100"
+        )),
+    }
+}
+
+fn data_err(e: DatasetError) -> CliError {
+    let code = if e.is_missing_input() {
+        exit::NO_INPUT
+    } else {
+        exit::DATA_ERR
+    };
+    CliError::new(code, e.to_string())
+}
+
+fn model_err(e: ModelError) -> CliError {
+    let code = match &e {
+        ModelError::UnknownAlgorithm(_) | ModelError::Param { .. } => exit::USAGE,
+        ModelError::Write { .. } => exit::IO_ERR,
+        ModelError::Read { .. } => exit::NO_INPUT,
+        ModelError::Data(_) | ModelError::MissingColumns { .. } => exit::DATA_ERR,
+    };
+    CliError::new(code, e.to_string())
+}
+
+fn load(path: &Path, nf: NonFiniteArg) -> Result<FeatureTable, CliError> {
+    let t = table::read_csv(path, nf.into()).map_err(data_err)?;
+    let r = &t.report;
+    if r.rows_with_nonfinite > 0 {
+        let cols: Vec<String> = r
+            .nonfinite_cells
+            .iter()
+            .map(|(c, n)| format!("{c} ({n})"))
+            .collect();
+        let what = match nf {
+            NonFiniteArg::Drop => "dropped",
+            NonFiniteArg::Zero => "zeroed",
+            NonFiniteArg::Clip => "clipped",
+        };
+        eprintln!(
+            "{}: {} of {} rows had Infinity/NaN/empty cells, {what}: {}",
+            r.path,
+            r.rows_with_nonfinite,
+            r.rows_read,
+            cols.join(", ")
+        );
+    }
+    if r.labels_repaired > 0 {
+        eprintln!(
+            "{}: {} labels repaired (encoding, spacing, BENIGN case)",
+            r.path, r.labels_repaired
+        );
+    }
+    Ok(t)
+}
+
+pub fn train(a: &TrainArgs) -> Result<i32, CliError> {
+    if !(0.0..0.9).contains(&a.validation) {
+        return Err(CliError::new(
+            exit::USAGE,
+            "--validation must be in [0, 0.9)",
+        ));
+    }
+    let t = load(&a.data, a.nonfinite)?;
+    let opts = TrainOptions {
+        algorithm: a.model.clone(),
+        params: a.params.iter().cloned().collect::<BTreeMap<_, _>>(),
+        seed: a.seed,
+        validation: a.validation,
+        balance: a.balance == BalanceArg::Weights,
+    };
+    let started = std::time::Instant::now();
+    let m = model::train(&t, &opts).map_err(model_err)?;
+    m.write(&a.output).map_err(model_err)?;
+    eprintln!(
+        "trained {} on {} rows x {} features, {} classes in {:.2} s -> {}",
+        m.algorithm,
+        t.rows(),
+        t.features.len(),
+        m.classes.len(),
+        started.elapsed().as_secs_f64(),
+        a.output.display()
+    );
+    if let Some(v) = &m.validation {
+        eprintln!(
+            "validation ({} rows): accuracy {:.4}, macro F1 {:.4}, weighted F1 {:.4}",
+            v.rows, v.accuracy, v.macro_avg.f1, v.weighted_avg.f1
+        );
+    }
+    Ok(exit::OK)
+}
+
+pub fn eval(a: &EvalArgs) -> Result<i32, CliError> {
+    let m = ModelFile::read(&a.model).map_err(model_err)?;
+    let t = load(&a.data, a.nonfinite)?;
+    let e = model::evaluate(&m, &t).map_err(model_err)?;
+    let ioe = |p: &Path| {
+        let p = p.display().to_string();
+        move |e: std::io::Error| CliError::new(exit::IO_ERR, format!("cannot write {p}: {e}"))
+    };
+    std::fs::create_dir_all(&a.output).map_err(ioe(&a.output))?;
+    let json = a.output.join("metrics.json");
+    let md = a.output.join("metrics.md");
+    let text = serde_json::to_string_pretty(&e)
+        .map_err(|x| CliError::new(exit::INTERNAL, x.to_string()))?;
+    std::fs::write(&json, text + "\n").map_err(ioe(&json))?;
+    std::fs::write(
+        &md,
+        e.markdown(&format!("{} on {}", m.algorithm, a.data.display())),
+    )
+    .map_err(ioe(&md))?;
+    eprintln!(
+        "{} rows: accuracy {:.4}, macro F1 {:.4} -> {}, {}",
+        e.rows,
+        e.accuracy,
+        e.macro_avg.f1,
+        json.display(),
+        md.display()
+    );
+    Ok(exit::OK)
+}
+
+pub fn score(a: &ScoreArgs) -> Result<i32, CliError> {
+    let m = ModelFile::read(&a.model).map_err(model_err)?;
+    let t = load(&a.data, a.nonfinite)?;
+    let pred = m.predict(&t).map_err(model_err)?;
+    let ioe = |e: std::io::Error| {
+        CliError::new(
+            exit::IO_ERR,
+            format!("cannot write {}: {e}", a.output.display()),
+        )
+    };
+    let f = std::fs::File::create(&a.output).map_err(ioe)?;
+    let mut w = std::io::BufWriter::new(f);
+    writeln!(w, "row,label,predicted,confidence,score").map_err(ioe)?;
+    for (i, (c, conf, s)) in pred.iter().enumerate() {
+        writeln!(
+            w,
+            "{i},{},{},{conf},{s}",
+            t.labels[i], m.classes[*c as usize]
+        )
+        .map_err(ioe)?;
+    }
+    w.flush().map_err(ioe)?;
+    eprintln!("scored {} rows -> {}", pred.len(), a.output.display());
+    Ok(exit::OK)
+}

@@ -1,0 +1,473 @@
+//! Feature tables: flow CSVs in (ours, CIC-IDS2017, CSE-CIC-IDS2018), one
+//! canonical numeric matrix with labels out.
+//!
+//! Takes a CSV as the tools really write it: CIC-IDS2017 names with leading
+//! spaces and the duplicated `Fwd Header Length` (or pandas' `.1` copy of
+//! it), CSE-CIC-IDS2018 short names, our `engelen`/`corrected` names;
+//! `Infinity`, `NaN` and empty cells; mis-encoded bytes in labels (the
+//! CIC-IDS2017 web-attack labels carry a cp1252 dash). Gives a
+//! [`FeatureTable`]: canonical feature names (the CIC-IDS2017 names, trimmed;
+//! columns only our profiles have keep their names), a row-major `f64`
+//! matrix, normalised labels, and a [`LoadReport`] that says what was done:
+//! non-finite cells per column and the [`NonFinite`] policy applied, rows
+//! dropped, labels repaired, columns excluded.
+//!
+//! Identifier columns (`Flow ID`, addresses, ports, `Timestamp`) and the
+//! ground-truth metadata columns of `flows --labels` are excluded from the
+//! features: they identify the capture, not the behaviour, and a model that
+//! learns them does not generalise.
+
+use super::DatasetError;
+use crate::flow::profile::{P17_HEADER, P18_HEADER, PE_HEADER};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Columns that identify a flow rather than describe it (canonical names).
+pub const IDENTIFIERS: [&str; 6] = [
+    "Flow ID",
+    "Source IP",
+    "Source Port",
+    "Destination IP",
+    "Destination Port",
+    "Timestamp",
+];
+
+/// Ground-truth metadata columns `flows --labels` adds.
+pub const METADATA: [&str; 3] = ["Attack Technique", "Campaign", "Step"];
+
+/// The label column.
+pub const LABEL: &str = "Label";
+
+/// What to do with `Infinity`, `NaN` and empty cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NonFinite {
+    /// Drop every row that has one.
+    Drop,
+    /// Replace them by 0.
+    Zero,
+    /// +inf -> the column's largest finite value, -inf -> its smallest,
+    /// NaN and empty -> 0.
+    Clip,
+}
+
+/// What loading did to the data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LoadReport {
+    pub path: String,
+    /// `cic2017`, `cic2018` or `maximus` (our engelen/corrected names).
+    pub header: String,
+    pub rows_read: u64,
+    pub rows_kept: u64,
+    /// Rows with at least one non-finite feature cell.
+    pub rows_with_nonfinite: u64,
+    /// Non-finite cells per canonical column.
+    pub nonfinite_cells: BTreeMap<String, u64>,
+    pub policy: Option<NonFinite>,
+    /// Rows dropped by the `drop` policy.
+    pub rows_dropped: u64,
+    /// Labels whose text was repaired (encoding, spacing, case of BENIGN).
+    pub labels_repaired: u64,
+    /// Columns not used as features (identifiers, metadata, duplicates).
+    pub excluded: Vec<String>,
+}
+
+/// A numeric feature matrix with labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureTable {
+    /// Canonical feature names, in column order.
+    pub features: Vec<String>,
+    /// Row-major values, `rows() * features.len()`.
+    pub x: Vec<f64>,
+    /// One label per row (empty when the file has none).
+    pub labels: Vec<String>,
+    pub report: LoadReport,
+}
+
+impl FeatureTable {
+    pub fn rows(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn row(&self, i: usize) -> &[f64] {
+        let d = self.features.len();
+        &self.x[i * d..(i + 1) * d]
+    }
+
+    /// Rows per label, sorted by label.
+    pub fn class_counts(&self) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        for l in &self.labels {
+            *m.entry(l.clone()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// The columns `names` in that order; `Err` names the missing ones.
+    pub fn select(&self, names: &[String]) -> Result<FeatureTable, Vec<String>> {
+        let idx: Vec<Option<usize>> = names
+            .iter()
+            .map(|n| self.features.iter().position(|f| f == n))
+            .collect();
+        let missing: Vec<String> = names
+            .iter()
+            .zip(&idx)
+            .filter(|(_, i)| i.is_none())
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !missing.is_empty() {
+            return Err(missing);
+        }
+        let idx: Vec<usize> = idx.into_iter().flatten().collect();
+        let mut x = Vec::with_capacity(self.rows() * idx.len());
+        for r in 0..self.rows() {
+            let row = self.row(r);
+            x.extend(idx.iter().map(|&i| row[i]));
+        }
+        Ok(FeatureTable {
+            features: names.to_vec(),
+            x,
+            labels: self.labels.clone(),
+            report: self.report.clone(),
+        })
+    }
+}
+
+/// Our engelen/corrected names that differ from the CIC-IDS2017 ones.
+const PE_TO_CANONICAL: [(&str, &str); 24] = [
+    ("Src IP", "Source IP"),
+    ("Src Port", "Source Port"),
+    ("Dst IP", "Destination IP"),
+    ("Dst Port", "Destination Port"),
+    ("Total Fwd Packet", "Total Fwd Packets"),
+    ("Total Bwd packets", "Total Backward Packets"),
+    ("Total Length of Fwd Packet", "Total Length of Fwd Packets"),
+    ("Total Length of Bwd Packet", "Total Length of Bwd Packets"),
+    ("Packet Length Min", "Min Packet Length"),
+    ("Packet Length Max", "Max Packet Length"),
+    ("CWR Flag Count", "CWE Flag Count"),
+    ("Fwd Segment Size Avg", "Avg Fwd Segment Size"),
+    ("Bwd Segment Size Avg", "Avg Bwd Segment Size"),
+    ("Fwd Bytes/Bulk Avg", "Fwd Avg Bytes/Bulk"),
+    ("Fwd Packet/Bulk Avg", "Fwd Avg Packets/Bulk"),
+    ("Fwd Bulk Rate Avg", "Fwd Avg Bulk Rate"),
+    ("Bwd Bytes/Bulk Avg", "Bwd Avg Bytes/Bulk"),
+    ("Bwd Packet/Bulk Avg", "Bwd Avg Packets/Bulk"),
+    ("Bwd Bulk Rate Avg", "Bwd Avg Bulk Rate"),
+    ("FWD Init Win Bytes", "Init_Win_bytes_forward"),
+    ("Bwd Init Win Bytes", "Init_Win_bytes_backward"),
+    ("Fwd Act Data Pkts", "act_data_pkt_fwd"),
+    ("Fwd Seg Size Min", "min_seg_size_forward"),
+    ("Fwd Header Length.1", "Fwd Header Length.1"),
+];
+
+/// Header variant -> canonical name, for every name any profile writes.
+fn canonical_names() -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    let p17: Vec<&str> = P17_HEADER.split(',').map(str::trim).collect();
+    // P17 without its duplicated Fwd Header Length lines up with P18.
+    let mut p17_single = p17.clone();
+    p17_single.remove(61);
+    for n in &p17 {
+        m.insert((*n).to_string(), (*n).to_string());
+    }
+    for (short, long) in P18_HEADER.split(',').zip(&p17_single) {
+        m.insert(short.trim().to_string(), (*long).to_string());
+    }
+    for n in PE_HEADER.split(',') {
+        m.entry(n.to_string()).or_insert_with(|| n.to_string());
+    }
+    for (pe, canon) in PE_TO_CANONICAL {
+        m.insert(pe.to_string(), canon.to_string());
+    }
+    m
+}
+
+/// The canonical name of a header cell (trimmed; unknown names kept).
+pub fn canonical(name: &str) -> String {
+    let n = name.trim();
+    canonical_names()
+        .get(n)
+        .cloned()
+        .unwrap_or_else(|| n.to_string())
+}
+
+/// Repair a label: lossy UTF-8 (mis-encoded dashes become `-`), spacing
+/// collapsed, `benign` in any case -> `BENIGN`.
+fn repair_label(raw: &[u8]) -> (String, bool) {
+    let s = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let c = match c {
+            '\u{fffd}' | '\u{2013}' | '\u{2014}' | '\u{96}' => '-',
+            c if c.is_whitespace() => ' ',
+            c => c,
+        };
+        if c == ' ' && (out.is_empty() || out.ends_with(' ')) {
+            continue;
+        }
+        out.push(c);
+    }
+    while out.ends_with(' ') {
+        out.pop();
+    }
+    if out.eq_ignore_ascii_case("benign") {
+        out = "BENIGN".into();
+    }
+    let changed = out.as_bytes() != raw;
+    (out, changed)
+}
+
+fn parse_cell(b: &[u8]) -> f64 {
+    let t = std::str::from_utf8(b).unwrap_or("").trim();
+    if t.is_empty() {
+        return f64::NAN;
+    }
+    t.parse::<f64>().unwrap_or(f64::NAN)
+}
+
+/// Read a flow CSV. `policy` handles non-finite cells.
+pub fn read_csv(path: &Path, policy: NonFinite) -> Result<FeatureTable, DatasetError> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| DatasetError::Open {
+        path: name.clone(),
+        source: e,
+    })?;
+    read_csv_from(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        &name,
+        policy,
+    )
+}
+
+/// [`read_csv`] from any reader; `name` is used in messages.
+pub fn read_csv_from(
+    r: impl std::io::Read,
+    name: &str,
+    policy: NonFinite,
+) -> Result<FeatureTable, DatasetError> {
+    let bad = |line: usize, message: String| DatasetError::Labels {
+        path: name.to_string(),
+        line,
+        message,
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(r);
+    let header = rdr
+        .byte_headers()
+        .map_err(|e| bad(1, format!("cannot read the header: {e}")))?
+        .clone();
+    let raw: Vec<String> = header
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_string())
+        .collect();
+    let names = canonical_names();
+    let kind = if raw.iter().any(|h| h == "Tot Fwd Pkts") {
+        "cic2018"
+    } else if raw.iter().any(|h| h == "Total Fwd Packet") {
+        "maximus"
+    } else {
+        "cic2017"
+    };
+    let mut report = LoadReport {
+        path: name.to_string(),
+        header: kind.into(),
+        policy: Some(policy),
+        ..LoadReport::default()
+    };
+    // Column -> Some(feature index), the label, or excluded.
+    let mut label_col = None;
+    let mut feature_cols: Vec<(usize, String)> = Vec::new();
+    let mut seen: BTreeMap<String, ()> = BTreeMap::new();
+    for (i, h) in raw.iter().enumerate() {
+        let canon = names.get(h).cloned().unwrap_or_else(|| h.clone());
+        if canon == LABEL {
+            label_col = Some(i);
+            continue;
+        }
+        let duplicate = seen.insert(canon.clone(), ()).is_some() || canon == "Fwd Header Length.1";
+        if duplicate || IDENTIFIERS.contains(&canon.as_str()) || METADATA.contains(&canon.as_str())
+        {
+            report.excluded.push(h.clone());
+            continue;
+        }
+        feature_cols.push((i, canon));
+    }
+    if feature_cols.is_empty() {
+        return Err(bad(1, "no feature columns: is this a flow CSV?".into()));
+    }
+    let d = feature_cols.len();
+    let mut x: Vec<f64> = Vec::new();
+    let mut labels = Vec::new();
+    let mut nonfinite = vec![0u64; d];
+    let mut rec = csv::ByteRecord::new();
+    let mut line = 1usize;
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let l = e.position().map_or(line + 1, |p| p.line() as usize);
+                return Err(bad(l, format!("{e}")));
+            }
+        }
+        line += 1;
+        report.rows_read += 1;
+        let mut any = false;
+        for (k, (col, _)) in feature_cols.iter().enumerate() {
+            let v = parse_cell(rec.get(*col).unwrap_or(b""));
+            if !v.is_finite() {
+                nonfinite[k] += 1;
+                any = true;
+            }
+            x.push(v);
+        }
+        if any {
+            report.rows_with_nonfinite += 1;
+        }
+        let label = match label_col {
+            Some(c) => {
+                let raw = rec.get(c).unwrap_or(b"");
+                let (l, changed) = repair_label(raw);
+                if changed {
+                    report.labels_repaired += 1;
+                }
+                l
+            }
+            None => String::new(),
+        };
+        if any && policy == NonFinite::Drop {
+            x.truncate(x.len() - d);
+            report.rows_dropped += 1;
+            continue;
+        }
+        labels.push(label);
+    }
+    let features: Vec<String> = feature_cols.into_iter().map(|(_, n)| n).collect();
+    for (k, n) in nonfinite.iter().enumerate() {
+        if *n > 0 {
+            report.nonfinite_cells.insert(features[k].clone(), *n);
+        }
+    }
+    match policy {
+        NonFinite::Drop => {}
+        NonFinite::Zero => x
+            .iter_mut()
+            .filter(|v| !v.is_finite())
+            .for_each(|v| *v = 0.0),
+        NonFinite::Clip => {
+            for k in 0..d {
+                let col = x.iter().skip(k).step_by(d);
+                let (lo, hi) = col
+                    .filter(|v| v.is_finite())
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                        (lo.min(v), hi.max(v))
+                    });
+                let (lo, hi) = if lo > hi { (0.0, 0.0) } else { (lo, hi) };
+                for v in x.iter_mut().skip(k).step_by(d) {
+                    if v.is_nan() {
+                        *v = 0.0;
+                    } else if *v == f64::INFINITY {
+                        *v = hi;
+                    } else if *v == f64::NEG_INFINITY {
+                        *v = lo;
+                    }
+                }
+            }
+        }
+    }
+    report.rows_kept = labels.len() as u64;
+    Ok(FeatureTable {
+        features,
+        x,
+        labels,
+        report,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_header_variant_maps_to_the_cic2017_names() {
+        assert_eq!(canonical(" Total Fwd Packets"), "Total Fwd Packets");
+        assert_eq!(canonical("Tot Fwd Pkts"), "Total Fwd Packets");
+        assert_eq!(canonical("Total Fwd Packet"), "Total Fwd Packets");
+        assert_eq!(canonical("Init Bwd Win Byts"), "Init_Win_bytes_backward");
+        assert_eq!(canonical("Bwd Init Win Bytes"), "Init_Win_bytes_backward");
+        assert_eq!(canonical("Dst Port"), "Destination Port");
+        assert_eq!(canonical("CWE Flag Count"), "CWE Flag Count");
+        assert_eq!(canonical("ICMP Type"), "ICMP Type");
+        // The three headers give the same canonical set (PE adds its extras).
+        let set = |h: &str| {
+            h.split(',')
+                .map(canonical)
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let (a, b, c) = (set(P17_HEADER), set(P18_HEADER), set(PE_HEADER));
+        assert_eq!(a, b);
+        assert!(
+            a.is_subset(&c),
+            "{:?}",
+            a.difference(&c).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn labels_are_repaired_and_counted() {
+        assert_eq!(
+            repair_label(b"Web Attack \x96 Brute Force"),
+            ("Web Attack - Brute Force".into(), true)
+        );
+        assert_eq!(repair_label(b" benign "), ("BENIGN".into(), true));
+        assert_eq!(repair_label(b"DoS Hulk"), ("DoS Hulk".into(), false));
+    }
+
+    const CSV: &str = " Destination Port, Flow Duration, Fwd Header Length, Flow Bytes/s, Fwd Header Length, Label\n\
+80,100,20,Infinity,20,BENIGN\n\
+443,200,40,NaN,40,benign\n\
+22,300,60,5.5,60,SSH-Patator\n\
+21,,80,-Infinity,80,FTP-Patator\n";
+
+    #[test]
+    fn non_finite_cells_are_reported_and_handled_by_policy() {
+        let t = read_csv_from(CSV.as_bytes(), "t.csv", NonFinite::Clip).unwrap();
+        assert_eq!(
+            t.features,
+            ["Flow Duration", "Fwd Header Length", "Flow Bytes/s"]
+        );
+        assert_eq!(t.report.excluded, ["Destination Port", "Fwd Header Length"]);
+        assert_eq!(t.report.rows_with_nonfinite, 3);
+        assert_eq!(t.report.nonfinite_cells["Flow Bytes/s"], 3);
+        assert_eq!(t.report.nonfinite_cells["Flow Duration"], 1);
+        assert_eq!(t.row(0), [100.0, 20.0, 5.5]);
+        assert_eq!(t.row(1), [200.0, 40.0, 0.0]);
+        assert_eq!(t.row(3), [0.0, 80.0, 5.5]);
+        assert_eq!(t.labels, ["BENIGN", "BENIGN", "SSH-Patator", "FTP-Patator"]);
+        assert_eq!(t.report.labels_repaired, 1);
+        let z = read_csv_from(CSV.as_bytes(), "t.csv", NonFinite::Zero).unwrap();
+        assert_eq!(z.row(0), [100.0, 20.0, 0.0]);
+        let d = read_csv_from(CSV.as_bytes(), "t.csv", NonFinite::Drop).unwrap();
+        assert_eq!(
+            (d.rows(), d.report.rows_dropped, d.report.rows_read),
+            (1, 3, 4)
+        );
+        assert_eq!(d.labels, ["SSH-Patator"]);
+    }
+
+    #[test]
+    fn a_ragged_row_names_its_line() {
+        let e = read_csv_from(
+            "a,b,Label\n1,2,X\n1,2\n".as_bytes(),
+            "r.csv",
+            NonFinite::Zero,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("r.csv") && e.contains("line 3"), "{e}");
+    }
+}
