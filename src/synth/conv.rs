@@ -127,12 +127,14 @@ pub enum Op {
         content: Content,
         unreachable: bool,
     },
-    /// An ICMP echo request, answered when `reply`.
+    /// An ICMP echo request, answered when `reply`; `data` carries a
+    /// ping-style 56-byte payload (nmap's discovery probes carry none).
     Echo {
         delay_us: i64,
         id: u16,
         seq: u16,
         reply: bool,
+        data: bool,
     },
     /// FIN from one side, FIN-ACK from the other, final ACK.
     Close { by_c: bool, delay_us: i64 },
@@ -161,6 +163,7 @@ pub enum PktKind {
         request: bool,
         id: u16,
         seq: u16,
+        data: bool,
     },
     /// ICMP port unreachable quoting the datagram of op `op`.
     Unreachable {
@@ -544,6 +547,7 @@ impl Conv {
                 id,
                 seq,
                 reply,
+                data,
             } => {
                 let t = (self.c_ready + delay_us).max(self.last_t);
                 self.push(Pkt {
@@ -553,6 +557,7 @@ impl Conv {
                         request: true,
                         id,
                         seq,
+                        data,
                     },
                 });
                 self.sent(true, t);
@@ -565,6 +570,7 @@ impl Conv {
                             request: false,
                             id,
                             seq,
+                            data,
                         },
                     });
                     self.sent(false, at);
@@ -658,10 +664,17 @@ impl Conv {
                 }
                 wire::udp(frame, &src.ep, &dst.ep, ip_id, src.port, dst.port, scratch);
             }
-            PktKind::Echo { request, id, seq } => {
-                // Linux ping: 8 bytes of time, then 0x10, 0x11, ...
-                scratch.extend_from_slice(&(p.t as u64).to_le_bytes());
-                scratch.extend((0x10u8..0x38).take(48));
+            PktKind::Echo {
+                request,
+                id,
+                seq,
+                data,
+            } => {
+                if data {
+                    // Linux ping: 8 bytes of time, then 0x10, 0x11, ...
+                    scratch.extend_from_slice(&(p.t as u64).to_le_bytes());
+                    scratch.extend((0x10u8..0x38).take(48));
+                }
                 wire::icmp_echo(frame, &src.ep, &dst.ep, ip_id, request, id, seq, scratch);
             }
             PktKind::Unreachable { op } => {

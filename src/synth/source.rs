@@ -285,6 +285,7 @@ impl Source {
                     id,
                     seq: self.seq as u16,
                     reply,
+                    data: false,
                 }];
                 push(w.conv(ICMP, from, Some(0), target, 0, t, ops, rng));
             }
