@@ -351,22 +351,28 @@ fn push_year(s: &mut String, y: i64) {
 /// Java's `Instant.toString` prints it (none when zero, else 3 digits when
 /// whole milliseconds, else 6).
 pub fn pe_timestamp(ts_us: i64) -> String {
+    let mut s = String::with_capacity(26);
+    push_pe_timestamp(&mut s, ts_us);
+    s
+}
+
+/// Append the [`pe_timestamp`] text.
+pub fn push_pe_timestamp(s: &mut String, ts_us: i64) {
     let secs = ts_us.div_euclid(1_000_000);
     let frac = ts_us.rem_euclid(1_000_000);
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    let mut s = String::with_capacity(26);
-    push_year(&mut s, y);
+    push_year(s, y);
     s.push('-');
-    push_2(&mut s, i64::from(mo));
+    push_2(s, i64::from(mo));
     s.push('-');
-    push_2(&mut s, i64::from(d));
+    push_2(s, i64::from(d));
     s.push(' ');
-    push_2(&mut s, sod / 3600);
+    push_2(s, sod / 3600);
     s.push(':');
-    push_2(&mut s, (sod / 60) % 60);
+    push_2(s, (sod / 60) % 60);
     s.push(':');
-    push_2(&mut s, sod % 60);
+    push_2(s, sod % 60);
     if frac != 0 {
         let (digits, width) = if frac % 1000 == 0 {
             (frac / 1000, 3)
@@ -379,7 +385,6 @@ pub fn pe_timestamp(ts_us: i64) -> String {
         s.extend(std::iter::repeat_n('0', width - text.len()));
         s.push_str(text);
     }
-    s
 }
 
 /// Append an address as `Display` writes it (IPv4 without the formatter).
@@ -410,17 +415,22 @@ pub fn ip_string(ip: IpAddr) -> String {
 /// The `Flow ID` text `A-B-portA-portB-protocol`.
 pub fn flow_id(a: IpAddr, b: IpAddr, a_port: u16, b_port: u16, protocol: u8) -> String {
     let mut s = String::with_capacity(44);
+    push_flow_id(&mut s, a, b, a_port, b_port, protocol);
+    s
+}
+
+/// Append the [`flow_id`] text.
+pub fn push_flow_id(s: &mut String, a: IpAddr, b: IpAddr, a_port: u16, b_port: u16, protocol: u8) {
     let mut buf = itoa::Buffer::new();
-    push_ip(&mut s, a);
+    push_ip(s, a);
     s.push('-');
-    push_ip(&mut s, b);
+    push_ip(s, b);
     s.push('-');
     s.push_str(buf.format(a_port));
     s.push('-');
     s.push_str(buf.format(b_port));
     s.push('-');
     s.push_str(buf.format(protocol));
-    s
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ pub use error::FlowError;
 pub use format::TzOffset;
 pub use key::FlowKey;
 pub use profile::Profile;
+use record::PackedRow;
 pub use record::{FlowRecord, Value};
 
 use crate::capture::PacketRepr;
@@ -242,7 +243,9 @@ pub struct FlowExtractor {
     engine: Engine,
     stats: FlowStats,
     closed: Vec<FlowRecord>,
-    pending: BTreeMap<(i64, FlowKey, u64), FlowRecord>,
+    /// Rows closed but not yet final in output order, packed (they can be
+    /// most of the capture's rows while an old flow stays open).
+    pending: BTreeMap<(i64, FlowKey, u64), PackedRow>,
     seq: u64,
     /// (start, key) of the last row handed out.
     last_out: Option<(i64, FlowKey)>,
@@ -347,7 +350,8 @@ impl FlowExtractor {
 
     fn stash(&mut self) {
         for r in self.closed.drain(..) {
-            self.pending.insert((r.start_us, r.key, self.seq), r);
+            let packed = PackedRow::pack(r.values);
+            self.pending.insert((r.start_us, r.key, self.seq), packed);
             self.seq += 1;
         }
     }
@@ -366,7 +370,8 @@ impl FlowExtractor {
             if entry.key().0 >= horizon {
                 break;
             }
-            let r = entry.remove();
+            let (k, packed) = entry.remove_entry();
+            let r = packed.unpack(k.0, k.1);
             note_order(&mut self.last_out, &mut self.stats, &r);
             out.push(r);
         }
@@ -396,7 +401,8 @@ impl FlowExtractor {
             let mut merge = |r: FlowRecord| {
                 while let Some(e) = pending.first_entry() {
                     if (e.key().0, e.key().1) <= (r.start_us, r.key) {
-                        emit(e.remove());
+                        let (k, packed) = e.remove_entry();
+                        emit(packed.unpack(k.0, k.1));
                     } else {
                         break;
                     }
@@ -409,7 +415,9 @@ impl FlowExtractor {
                 Engine::Px(t) => t.finish(&mut merge, &mut self.stats),
             }
         }
-        pending.into_values().for_each(&mut emit);
+        pending
+            .into_iter()
+            .for_each(|(k, packed)| emit(packed.unpack(k.0, k.1)));
         self.stats.rows_out_of_order += late_rows;
         self.stats
     }

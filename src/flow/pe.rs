@@ -40,9 +40,9 @@
 //! last-seen time, connection time and the retransmission memory, bounded to
 //! [`RETRANS_MEMORY`] entries per flow).
 
-use super::format::{flow_id, ip_string, pe_timestamp};
+use super::format::{push_flow_id, push_ip, push_pe_timestamp};
 use super::key::{FixedState, FlowKey, KeyMap};
-use super::record::{FlowRecord, Value};
+use super::record::{FlowRecord, SpareRow, Value};
 use super::stats::Summary;
 use super::v3::{ACTIVITY_TIMEOUT_US, FLOW_TIMEOUT_US, REORDER_SLACK_US};
 use super::{CloseReason, FlowStats};
@@ -643,18 +643,30 @@ impl PeFlow {
 
     pub(super) fn record(&self) -> FlowRecord {
         use Value::{Float, Int, Text};
-        let mut v = Vec::with_capacity(94);
+        let mut spare = SpareRow::take(94);
+        let mut text = |f: &dyn Fn(&mut String)| {
+            let mut s = spare.text();
+            f(&mut s);
+            Text(s)
+        };
+        let i = self.id_o;
+        let id = text(&|s| push_flow_id(s, i.src, i.dst, i.sport, i.dport, self.proto));
+        let src = text(&|s| push_ip(s, self.o.src));
+        let dst = text(&|s| push_ip(s, self.o.dst));
+        let ts = text(&|s| push_pe_timestamp(s, self.start));
+        let mut label = spare.text();
+        label.push_str("NeedManualLabel");
+        let mut v = spare.values;
         let (n_fwd, n_bwd) = (self.fwd_len.n(), self.bwd_len.n());
         let duration = self.duration();
         let secs = duration as f64 / 1e6;
-        let i = self.id_o;
-        v.push(Text(flow_id(i.src, i.dst, i.sport, i.dport, self.proto)));
-        v.push(Text(ip_string(self.o.src)));
+        v.push(id);
+        v.push(src);
         v.push(Int(i64::from(self.o.sport)));
-        v.push(Text(ip_string(self.o.dst)));
+        v.push(dst);
         v.push(Int(i64::from(self.o.dport)));
         v.push(Int(i64::from(self.proto)));
-        v.push(Text(pe_timestamp(self.start)));
+        v.push(ts);
         v.push(Int(duration));
         v.push(Int(n_fwd as i64));
         v.push(Int(n_bwd as i64));
@@ -771,7 +783,7 @@ impl PeFlow {
         v.push(Int(self.retrans[1]));
         v.push(Int(self.retrans[0] + self.retrans[1]));
         v.push(Int(self.cumulative_at_close()));
-        v.push(Text("NeedManualLabel".to_string()));
+        v.push(Text(label));
         FlowRecord {
             start_us: self.start,
             key: self.key,

@@ -4,8 +4,95 @@
 //! type the Java tool printed them with (`Int` for Java `int`/`long` and the
 //! literal `0` placeholders, `Float` for `double`), so a writer can reproduce
 //! `0` vs `0.0` exactly.
+//!
+//! Row buffers are recycled: a writer done with rows hands them to
+//! [`recycle`], and the flow tables build new rows in those cell vectors and
+//! text strings ([`SpareRow`]) instead of allocating. A row is about 3 KB;
+//! allocating each and freeing it on the writer thread kept the allocator
+//! taking fresh pages, which the kernel zeroed (a quarter of a `flows` run).
+//! The pool only holds memory, never content: output does not depend on it.
 
 use super::key::FlowKey;
+use std::sync::Mutex;
+
+/// Rows kept for reuse at most (about 3 KB each).
+const SPARE_ROWS: usize = 8192;
+
+/// Cell vectors of written rows, holding only their text cells.
+static SPARE: Mutex<Vec<Vec<Value>>> = Mutex::new(Vec::new());
+
+/// Give one row's cell vector back for reuse.
+fn recycle_values(mut v: Vec<Value>) {
+    v.retain(|c| matches!(c, Value::Text(_)));
+    if let Ok(mut pool) = SPARE.lock()
+        && pool.len() < SPARE_ROWS
+    {
+        pool.push(v);
+    }
+}
+
+/// Give written rows back for reuse (any thread).
+pub fn recycle(rows: impl IntoIterator<Item = FlowRecord>) {
+    let mut spare: Vec<Vec<Value>> = rows
+        .into_iter()
+        .map(|r| {
+            let mut v = r.values;
+            v.retain(|c| matches!(c, Value::Text(_)));
+            v
+        })
+        .collect();
+    if let Ok(mut pool) = SPARE.lock() {
+        let room = SPARE_ROWS.saturating_sub(pool.len());
+        spare.truncate(room);
+        pool.append(&mut spare);
+    }
+}
+
+/// Buffers for one new row: an empty cell vector and cleared strings.
+#[derive(Debug, Default)]
+pub struct SpareRow {
+    pub values: Vec<Value>,
+    /// Strings of the recycled row's text cells, in column order, so that
+    /// each cell gets a string of about its size.
+    texts: [String; 8],
+    n: usize,
+    next: usize,
+}
+
+impl SpareRow {
+    /// A recycled row if there is one, else new buffers for `cells` cells.
+    pub fn take(cells: usize) -> SpareRow {
+        let spare = SPARE.lock().ok().and_then(|mut p| p.pop());
+        let Some(mut values) = spare else {
+            return SpareRow {
+                values: Vec::with_capacity(cells),
+                ..SpareRow::default()
+            };
+        };
+        let mut row = SpareRow::default();
+        for c in values.drain(..) {
+            if let Value::Text(mut s) = c
+                && row.n < row.texts.len()
+            {
+                s.clear();
+                row.texts[row.n] = s;
+                row.n += 1;
+            }
+        }
+        values.reserve(cells);
+        row.values = values;
+        row
+    }
+
+    /// An empty string, reused when there is one.
+    pub fn text(&mut self) -> String {
+        if self.next >= self.n {
+            return String::with_capacity(48);
+        }
+        self.next += 1;
+        std::mem::take(&mut self.texts[self.next - 1])
+    }
+}
 
 /// One cell of a flow row. Equality is "prints the same": floats compare by
 /// bits, so `NaN == NaN` and `0.0 != -0.0`.
@@ -28,6 +115,100 @@ impl PartialEq for Value {
 }
 
 impl Eq for Value {}
+
+/// A row's cells packed into one byte string (about a third of the size of
+/// its `Vec<Value>`), for rows an extractor holds until they are final in
+/// output order: that can be most of the rows of a capture. Cells are a tag
+/// byte and the value: `i32`-sized `Int`s in 4 bytes, other `Int`s and
+/// `Float` bits in 8, text as a 4-byte length and the bytes.
+#[derive(Debug)]
+pub(crate) struct PackedRow(Box<[u8]>);
+
+const TAG_INT32: u8 = 0;
+const TAG_INT: u8 = 1;
+const TAG_FLOAT: u8 = 2;
+const TAG_TEXT: u8 = 3;
+
+impl PackedRow {
+    /// Pack the cells; their buffers are recycled for new rows.
+    pub(crate) fn pack(values: Vec<Value>) -> PackedRow {
+        let size: usize = values
+            .iter()
+            .map(|c| match c {
+                Value::Int(x) if i32::try_from(*x).is_ok() => 5,
+                Value::Int(_) | Value::Float(_) => 9,
+                Value::Text(s) => 5 + s.len(),
+            })
+            .sum();
+        let mut b = Vec::with_capacity(size);
+        for c in &values {
+            match c {
+                Value::Int(x) => match i32::try_from(*x) {
+                    Ok(x) => {
+                        b.push(TAG_INT32);
+                        b.extend_from_slice(&x.to_le_bytes());
+                    }
+                    Err(_) => {
+                        b.push(TAG_INT);
+                        b.extend_from_slice(&x.to_le_bytes());
+                    }
+                },
+                Value::Float(x) => {
+                    b.push(TAG_FLOAT);
+                    b.extend_from_slice(&x.to_bits().to_le_bytes());
+                }
+                Value::Text(s) => {
+                    b.push(TAG_TEXT);
+                    // A cell is far below 4 GiB (addresses, names, times).
+                    b.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                    b.extend_from_slice(s.as_bytes());
+                }
+            }
+        }
+        recycle_values(values);
+        PackedRow(b.into_boxed_slice())
+    }
+
+    /// The row again, cell for cell, in recycled buffers.
+    pub(crate) fn unpack(self, start_us: i64, key: FlowKey) -> FlowRecord {
+        let b = &self.0;
+        let mut spare = SpareRow::take(b.len() / 8);
+        let mut values = std::mem::take(&mut spare.values);
+        let mut i = 0;
+        while let Some(&tag) = b.get(i) {
+            let n = if tag == TAG_INT32 || tag == TAG_TEXT {
+                4
+            } else {
+                8
+            };
+            let Some(raw) = b.get(i + 1..i + 1 + n) else {
+                break;
+            };
+            let mut w = [0u8; 8];
+            w[..n].copy_from_slice(raw);
+            i += 1 + n;
+            values.push(match tag {
+                TAG_INT32 => Value::Int(i64::from(i32::from_le_bytes([w[0], w[1], w[2], w[3]]))),
+                TAG_INT => Value::Int(i64::from_le_bytes(w)),
+                TAG_FLOAT => Value::Float(f64::from_bits(u64::from_le_bytes(w))),
+                _ => {
+                    let len = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize;
+                    let bytes = b.get(i..i + len).unwrap_or_default();
+                    i += len;
+                    let mut s = spare.text();
+                    // Packed from a `String`: always UTF-8.
+                    s.push_str(std::str::from_utf8(bytes).unwrap_or_default());
+                    Value::Text(s)
+                }
+            });
+        }
+        FlowRecord {
+            start_us,
+            key,
+            values,
+        }
+    }
+}
 
 /// A finished flow: its sort key and its cells in the profile's column order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +237,36 @@ impl FlowRecord {
 
 #[cfg(test)]
 mod tests {
-    use super::Value;
+    use super::{FlowKey, PackedRow, Value};
+
+    #[test]
+    fn packed_rows_unpack_cell_for_cell() {
+        let key = FlowKey::canonical(
+            "10.0.0.1".parse().unwrap(),
+            "::1".parse().unwrap(),
+            1,
+            2,
+            17,
+        );
+        let cells = vec![
+            Value::Text("10.0.0.1-::1-1-2-17".into()),
+            Value::Int(-1),
+            Value::Int(i64::from(i32::MAX) + 1),
+            Value::Int(i64::MIN),
+            Value::Float(-0.0),
+            Value::Float(f64::NAN),
+            Value::Float(2.0824295e7),
+            Value::Text(String::new()),
+            Value::Text("déjà,\"vu\"".into()),
+        ];
+        for _ in 0..3 {
+            let r = PackedRow::pack(cells.clone()).unpack(42, key);
+            assert_eq!((r.start_us, r.key), (42, key));
+            assert_eq!(r.values, cells);
+            super::recycle([r]);
+        }
+        assert!(PackedRow::pack(Vec::new()).unpack(0, key).values.is_empty());
+    }
 
     #[test]
     fn cells_are_equal_when_they_print_the_same() {
