@@ -350,10 +350,18 @@ impl Conv {
         if from_c { &mut self.c } else { &mut self.s }
     }
 
-    #[allow(clippy::too_many_lines)]
     fn expand(&mut self) {
         let i = self.next_op;
-        let op = self.ops[i].clone();
+        // Borrow the op out of the script while it is played (no copy of
+        // its content); it goes back before rendering needs it.
+        let op = std::mem::replace(&mut self.ops[i], Op::Connect);
+        self.play(i, &op);
+        self.ops[i] = op;
+        self.commit();
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn play(&mut self, i: usize, op: &Op) {
         let op_idx = i as u32;
         let (rtt_c, rtt_s) = (self.rtt_c, self.rtt_s);
         match op {
@@ -380,7 +388,7 @@ impl Conv {
                         self.seg(t1, false, flags::RST | flags::ACK, false, 0, 0, 0);
                         self.closed = true;
                     }
-                    Op::SynOnly { retries } => {
+                    &Op::SynOnly { retries } => {
                         let mut t = t0;
                         let mut gap = 1_000_000;
                         for _ in 0..retries {
@@ -398,7 +406,7 @@ impl Conv {
                         self.seg(t1 + rtt_c, true, flags::RST, false, 0, 0, 0);
                         self.closed = true;
                     }
-                    Op::SynAckOnly { retries } => {
+                    &Op::SynAckOnly { retries } => {
                         let mut t = t1;
                         let mut gap = 1_000_000;
                         for k in 0..=retries {
@@ -416,7 +424,7 @@ impl Conv {
                 }
                 self.next_op += 1;
             }
-            Op::Probe { flags: f, rst } => {
+            &Op::Probe { flags: f, rst } => {
                 let t0 = self.c_ready.max(self.last_t);
                 self.seg(t0, true, f, false, 0, 0, 0);
                 if rst {
@@ -428,7 +436,7 @@ impl Conv {
                 self.closed = true;
                 self.next_op += 1;
             }
-            Op::Send {
+            &Op::Send {
                 from_c,
                 delay_us,
                 ref content,
@@ -518,7 +526,7 @@ impl Conv {
                     self.next_op += 1;
                 }
             }
-            Op::Datagram {
+            &Op::Datagram {
                 from_c,
                 delay_us,
                 unreachable,
@@ -542,7 +550,7 @@ impl Conv {
                 }
                 self.next_op += 1;
             }
-            Op::Echo {
+            &Op::Echo {
                 delay_us,
                 id,
                 seq,
@@ -577,7 +585,7 @@ impl Conv {
                 }
                 self.next_op += 1;
             }
-            Op::Close { by_c, delay_us } => {
+            &Op::Close { by_c, delay_us } => {
                 let t0 = (self.ready(by_c) + delay_us).max(self.last_t);
                 self.seg(t0, by_c, flags::FIN | flags::ACK, false, 0, 0, 0);
                 let me = self.side(by_c);
@@ -591,14 +599,13 @@ impl Conv {
                 self.closed = true;
                 self.next_op += 1;
             }
-            Op::Reset { by_c, delay_us } => {
+            &Op::Reset { by_c, delay_us } => {
                 let t0 = (self.ready(by_c) + delay_us).max(self.last_t);
                 self.seg(t0, by_c, flags::RST | flags::ACK, false, 0, 0, 0);
                 self.closed = true;
                 self.next_op += 1;
             }
         }
-        self.commit();
     }
 
     /// A pure ACK from `from_c` acknowledging up to `ack` (the other side's
@@ -642,11 +649,10 @@ impl Conv {
                 off,
                 len,
             } => {
-                if len > 0
-                    && let Some(Op::Send { content, .. }) = self.ops.get(op as usize)
-                {
-                    content.copy_into(off, len, seed, scratch);
-                }
+                let content = match self.ops.get(op as usize) {
+                    Some(Op::Send { content, .. }) if len > 0 => Some(content),
+                    _ => None,
+                };
                 let f = TcpFields {
                     sport: src.port,
                     dport: dst.port,
@@ -656,7 +662,12 @@ impl Conv {
                     window,
                 };
                 let opts = if syn_opts { src.syn_options() } else { &[] };
-                wire::tcp(frame, &src.ep, &dst.ep, ip_id, f, opts, scratch);
+                let n = if content.is_some() { len as usize } else { 0 };
+                wire::tcp_with(frame, &src.ep, &dst.ep, ip_id, f, opts, n, |b| {
+                    if let Some(c) = content {
+                        c.copy_into(off, len, seed, b);
+                    }
+                });
             }
             PktKind::Udp { op } => {
                 if let Some(Op::Datagram { content, .. }) = self.ops.get(op as usize) {

@@ -282,9 +282,10 @@ pub fn generate(
     );
     let timeline = match result {
         Ok((c, l, t)) => {
+            // Flushed, not synced: the rename makes the file appear whole,
+            // and forcing it to disk would bound generation by the disk.
             c.into_inner()
                 .map_err(|e| e.into_error())
-                .and_then(|f| f.sync_all())
                 .map_err(werr(&cap_tmp))?;
             l.into_inner()
                 .map_err(|e| e.into_error())

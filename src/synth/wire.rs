@@ -5,8 +5,8 @@
 //! IPv4, TCP, UDP and ICMP checksums, in a buffer the caller reuses.
 
 use etherparse::{
-    IcmpEchoHeader, Icmpv4Type, IpHeaders, Ipv4Header, PacketBuilder, TcpHeader, TcpOptionElement,
-    icmpv4::DestUnreachableHeader,
+    EtherType, Ethernet2Header, IcmpEchoHeader, Icmpv4Type, IpHeaders, Ipv4Header, PacketBuilder,
+    TcpHeader, TcpOptionElement, icmpv4::DestUnreachableHeader,
 };
 use std::net::Ipv4Addr;
 
@@ -62,6 +62,7 @@ fn built<E: std::fmt::Debug>(r: Result<(), E>, buf: &mut Vec<u8>) {
 }
 
 /// A TCP segment; `options` go on SYN segments.
+#[allow(clippy::too_many_arguments)]
 pub fn tcp(
     buf: &mut Vec<u8>,
     src: &Endpoint,
@@ -70,6 +71,24 @@ pub fn tcp(
     f: TcpFields,
     options: &[TcpOptionElement],
     payload: &[u8],
+) {
+    tcp_with(buf, src, dst, ip_id, f, options, payload.len(), |b| {
+        b.extend_from_slice(payload)
+    });
+}
+
+/// [`tcp`] whose `payload_len` payload bytes `fill` appends to the frame
+/// itself (no intermediate copy); the checksum is computed over them after.
+#[allow(clippy::too_many_arguments)]
+pub fn tcp_with(
+    buf: &mut Vec<u8>,
+    src: &Endpoint,
+    dst: &Endpoint,
+    ip_id: u16,
+    f: TcpFields,
+    options: &[TcpOptionElement],
+    payload_len: usize,
+    fill: impl FnOnce(&mut Vec<u8>),
 ) {
     buf.clear();
     let mut h = TcpHeader::new(f.sport, f.dport, f.seq, f.window);
@@ -83,13 +102,47 @@ pub fn tcp(
         h.acknowledgment_number = f.ack;
     }
     if !options.is_empty() && h.set_options(options).is_err() {
+        return;
+    }
+    let ip_len = usize::from(h.header_len()) + payload_len;
+    let Ok(ip_len) = u16::try_from(ip_len) else {
+        return;
+    };
+    let Ok(mut ip) = Ipv4Header::new(
+        ip_len,
+        src.ttl,
+        etherparse::IpNumber::TCP,
+        src.ip.octets(),
+        dst.ip.octets(),
+    ) else {
+        return;
+    };
+    ip.identification = ip_id;
+    ip.dont_fragment = true;
+    let eth = Ethernet2Header {
+        source: src.mac,
+        destination: dst.mac,
+        ether_type: EtherType::IPV4,
+    };
+    if eth.write(buf).is_err() || ip.write(buf).is_err() {
         buf.clear();
         return;
     }
-    let b = PacketBuilder::ethernet2(src.mac, dst.mac)
-        .ip(ip_header(src, dst, ip_id, etherparse::IpNumber::TCP, true))
-        .tcp_header(h);
-    built(b.write(buf, payload), buf);
+    let tcp_at = buf.len();
+    if h.write(buf).is_err() {
+        buf.clear();
+        return;
+    }
+    let pay_at = buf.len();
+    fill(buf);
+    if buf.len() != pay_at + payload_len {
+        buf.clear();
+        return;
+    }
+    match h.calc_checksum_ipv4(&ip, &buf[pay_at..]) {
+        Ok(c) => buf[tcp_at + 16..tcp_at + 18].copy_from_slice(&c.to_be_bytes()),
+        Err(_) => buf.clear(),
+    }
 }
 
 /// A UDP datagram.
