@@ -104,7 +104,7 @@ pub fn tcp_with(
     if !options.is_empty() && h.set_options(options).is_err() {
         return;
     }
-    let ip_len = usize::from(h.header_len()) + payload_len;
+    let ip_len = h.header_len() + payload_len;
     let Ok(ip_len) = u16::try_from(ip_len) else {
         return;
     };
