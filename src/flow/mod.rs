@@ -50,7 +50,7 @@ pub use error::FlowError;
 pub use format::TzOffset;
 pub use key::FlowKey;
 pub use profile::Profile;
-use record::PackedRow;
+pub(crate) use record::PackedRow;
 pub use record::{FlowRecord, Value};
 
 use crate::capture::PacketRepr;
@@ -358,6 +358,12 @@ impl FlowExtractor {
 
     /// Move the rows that are final in output order to `out`.
     pub fn take_ready(&mut self, out: &mut Vec<FlowRecord>) {
+        self.take_ready_packed(|start, key, packed| out.push(packed.unpack(start, key)));
+    }
+
+    /// [`FlowExtractor::take_ready`], the rows still packed (a sharded run
+    /// holds them again until every shard is past them).
+    pub(crate) fn take_ready_packed(&mut self, mut out: impl FnMut(i64, FlowKey, PackedRow)) {
         if self.pending.is_empty() {
             return;
         }
@@ -370,10 +376,9 @@ impl FlowExtractor {
             if entry.key().0 >= horizon {
                 break;
             }
-            let (k, packed) = entry.remove_entry();
-            let r = packed.unpack(k.0, k.1);
-            note_order(&mut self.last_out, &mut self.stats, &r);
-            out.push(r);
+            let ((start, key, _), packed) = entry.remove_entry();
+            note_order(&mut self.last_out, &mut self.stats, (start, key));
+            out(start, key, packed);
         }
     }
 
@@ -391,7 +396,7 @@ impl FlowExtractor {
         let mut late_rows = 0;
         let mut emit = |r: FlowRecord| {
             let mut s = FlowStats::default();
-            note_order(&mut last_out, &mut s, &r);
+            note_order(&mut last_out, &mut s, (r.start_us, r.key));
             late_rows += s.rows_out_of_order;
             emit(r);
         };
@@ -423,9 +428,8 @@ impl FlowExtractor {
     }
 }
 
-/// Count `r` if it sorts before the previous row handed out.
-fn note_order(last: &mut Option<(i64, FlowKey)>, stats: &mut FlowStats, r: &FlowRecord) {
-    let k = (r.start_us, r.key);
+/// Count row `k` (start, key) if it sorts before the previous row handed out.
+fn note_order(last: &mut Option<(i64, FlowKey)>, stats: &mut FlowStats, k: (i64, FlowKey)) {
     if last.is_some_and(|l| k < l) {
         stats.rows_out_of_order += 1;
     }

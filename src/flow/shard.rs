@@ -16,7 +16,9 @@
 use super::key::FixedState;
 use super::pe::PePacket;
 use super::v3::V3Packet;
-use super::{FlowError, FlowExtractor, FlowKey, FlowParams, FlowRecord, FlowStats, Profile};
+use super::{
+    FlowError, FlowExtractor, FlowKey, FlowParams, FlowRecord, FlowStats, PackedRow, Profile,
+};
 use crate::capture::PacketRepr;
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
@@ -55,7 +57,8 @@ struct Batch {
 /// A message from a shard to the merger.
 struct Ready {
     shard: usize,
-    rows: Vec<FlowRecord>,
+    /// (start, key, cells), packed: the merger may hold them a while.
+    rows: Vec<(i64, FlowKey, PackedRow)>,
     /// No later row of this shard starts before this.
     horizon: i64,
 }
@@ -91,7 +94,7 @@ pub fn extract_sharded<E>(
                     if let Some(clock) = batch.end_clock {
                         x.tick(clock);
                     }
-                    x.take_ready(&mut rows);
+                    x.take_ready_packed(|start, key, packed| rows.push((start, key, packed)));
                     let horizon = x.horizon();
                     let rows = std::mem::take(&mut rows);
                     // A send fails only if the merger is gone (it panicked).
@@ -101,7 +104,8 @@ pub fn extract_sharded<E>(
                         horizon,
                     });
                 }
-                let stats = x.finish_each(|r| rows.push(r));
+                let stats =
+                    x.finish_each(|r| rows.push((r.start_us, r.key, PackedRow::pack(r.values))));
                 let _ = to_merger.send(Ready {
                     shard,
                     rows,
@@ -151,11 +155,11 @@ pub fn extract_sharded<E>(
 /// Write rows once no shard can still produce an earlier one.
 fn merge(shards: usize, rx: mpsc::Receiver<Ready>, mut emit: impl FnMut(FlowRecord)) {
     let mut horizons = vec![i64::MIN; shards];
-    let mut held: BTreeMap<(i64, FlowKey, usize, u64), FlowRecord> = BTreeMap::new();
+    let mut held: BTreeMap<(i64, FlowKey, usize, u64), PackedRow> = BTreeMap::new();
     let mut seq = 0u64;
     for m in rx {
-        for r in m.rows {
-            held.insert((r.start_us, r.key, m.shard, seq), r);
+        for (start, key, packed) in m.rows {
+            held.insert((start, key, m.shard, seq), packed);
             seq += 1;
         }
         horizons[m.shard] = m.horizon;
@@ -164,10 +168,12 @@ fn merge(shards: usize, rx: mpsc::Receiver<Ready>, mut emit: impl FnMut(FlowReco
             if e.key().0 >= h {
                 break;
             }
-            emit(e.remove());
+            let ((start, key, _, _), packed) = e.remove_entry();
+            emit(packed.unpack(start, key));
         }
     }
-    held.into_values().for_each(emit);
+    held.into_iter()
+        .for_each(|((start, key, _, _), packed)| emit(packed.unpack(start, key)));
 }
 
 #[cfg(test)]
