@@ -167,3 +167,56 @@ fn train_eval_score_commands() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn parquet_and_csv_flows_give_the_same_table_and_models_train_on_synth_flows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = || {
+        let mut c = Command::cargo_bin("maximus-sim").unwrap();
+        c.current_dir(env!("CARGO_MANIFEST_DIR"));
+        c
+    };
+    let (csv, pq) = (tmp.path().join("f.csv"), tmp.path().join("f.parquet"));
+    for out in [&csv, &pq] {
+        bin()
+            .args([
+                "flows",
+                "datasets/quickstart/traffic.pcap",
+                "--labels",
+                "datasets/quickstart/labels.csv",
+                "-o",
+            ])
+            .arg(out)
+            .assert()
+            .success();
+    }
+    let a = table::read(&csv, NonFinite::Clip).unwrap();
+    let b = table::read(&pq, NonFinite::Clip).unwrap();
+    assert_eq!(a.features, b.features);
+    assert_eq!(a.labels, b.labels);
+    assert_eq!(a.x.len(), b.x.len());
+    for (x, y) in a.x.iter().zip(&b.x) {
+        assert!(
+            x == y || (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+            "{x} vs {y}"
+        );
+    }
+    assert_eq!(a.report.header, "maximus");
+    assert!(
+        !a.features
+            .iter()
+            .any(|f| f.contains("IP") || f == "Timestamp" || f == "Step")
+    );
+    assert_eq!(a.class_counts().len(), 4);
+    let m = tmp.path().join("m.json");
+    bin()
+        .args(["train", "--model", "dt", "--data"])
+        .arg(&pq)
+        .arg("-o")
+        .arg(&m)
+        .assert()
+        .success();
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    assert_eq!(model["classes"].as_array().unwrap().len(), 4);
+}

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const DATA_HELP: &str = "Flow feature CSV: `maximus-sim flows --labels` output (any profile), \
+const DATA_HELP: &str = "Flow features, CSV or Parquet (detected by content): `maximus-sim flows --labels` output (any profile), \
 or a public CICFlowMeter CSV (CIC-IDS2017 names with leading spaces, CSE-CIC-IDS2018 short \
 names). Headers are mapped to one canonical feature set. Identifier columns (Flow ID, \
 addresses, ports, Timestamp) and the ground-truth metadata columns are never features: \
@@ -128,7 +128,7 @@ fn model_err(e: ModelError) -> CliError {
 }
 
 fn load(path: &Path, nf: NonFiniteArg) -> Result<FeatureTable, CliError> {
-    let t = table::read_csv(path, nf.into()).map_err(data_err)?;
+    let t = table::read(path, nf.into()).map_err(data_err)?;
     let r = &t.report;
     if r.rows_with_nonfinite > 0 {
         let cols: Vec<String> = r

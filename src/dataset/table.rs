@@ -264,7 +264,6 @@ pub fn read_csv_from(
         .iter()
         .map(|h| String::from_utf8_lossy(h).trim().to_string())
         .collect();
-    let names = canonical_names();
     let kind = if raw.iter().any(|h| h == "Tot Fwd Pkts") {
         "cic2018"
     } else if raw.iter().any(|h| h == "Total Fwd Packet") {
@@ -272,37 +271,13 @@ pub fn read_csv_from(
     } else {
         "cic2017"
     };
-    let mut report = LoadReport {
+    let report = LoadReport {
         path: name.to_string(),
         header: kind.into(),
         policy: Some(policy),
         ..LoadReport::default()
     };
-    // Column -> Some(feature index), the label, or excluded.
-    let mut label_col = None;
-    let mut feature_cols: Vec<(usize, String)> = Vec::new();
-    let mut seen: BTreeMap<String, ()> = BTreeMap::new();
-    for (i, h) in raw.iter().enumerate() {
-        let canon = names.get(h).cloned().unwrap_or_else(|| h.clone());
-        if canon == LABEL {
-            label_col = Some(i);
-            continue;
-        }
-        let duplicate = seen.insert(canon.clone(), ()).is_some() || canon == "Fwd Header Length.1";
-        if duplicate || IDENTIFIERS.contains(&canon.as_str()) || METADATA.contains(&canon.as_str())
-        {
-            report.excluded.push(h.clone());
-            continue;
-        }
-        feature_cols.push((i, canon));
-    }
-    if feature_cols.is_empty() {
-        return Err(bad(1, "no feature columns: is this a flow CSV?".into()));
-    }
-    let d = feature_cols.len();
-    let mut x: Vec<f64> = Vec::new();
-    let mut labels = Vec::new();
-    let mut nonfinite = vec![0u64; d];
+    let mut b = TableBuilder::new(&raw, report, policy).map_err(|m| bad(1, m))?;
     let mut rec = csv::ByteRecord::new();
     let mut line = 1usize;
     loop {
@@ -315,77 +290,252 @@ pub fn read_csv_from(
             }
         }
         line += 1;
-        report.rows_read += 1;
+        let label = b.label_col.map(|c| rec.get(c).unwrap_or(b"").to_vec());
+        b.push_row(
+            |col| parse_cell(rec.get(col).unwrap_or(b"")),
+            label.as_deref(),
+        );
+    }
+    Ok(b.finish())
+}
+
+/// Column classification, row accumulation and the non-finite policy,
+/// shared by the CSV and Parquet readers.
+struct TableBuilder {
+    feature_cols: Vec<(usize, String)>,
+    label_col: Option<usize>,
+    x: Vec<f64>,
+    labels: Vec<String>,
+    nonfinite: Vec<u64>,
+    report: LoadReport,
+    policy: NonFinite,
+}
+
+impl TableBuilder {
+    fn new(
+        raw: &[String],
+        mut report: LoadReport,
+        policy: NonFinite,
+    ) -> Result<TableBuilder, String> {
+        let names = canonical_names();
+        let mut label_col = None;
+        let mut feature_cols: Vec<(usize, String)> = Vec::new();
+        let mut seen: BTreeMap<String, ()> = BTreeMap::new();
+        for (i, h) in raw.iter().enumerate() {
+            let canon = names.get(h).cloned().unwrap_or_else(|| h.clone());
+            if canon == LABEL {
+                label_col = Some(i);
+                continue;
+            }
+            let duplicate =
+                seen.insert(canon.clone(), ()).is_some() || canon == "Fwd Header Length.1";
+            if duplicate
+                || IDENTIFIERS.contains(&canon.as_str())
+                || METADATA.contains(&canon.as_str())
+            {
+                report.excluded.push(h.clone());
+                continue;
+            }
+            feature_cols.push((i, canon));
+        }
+        if feature_cols.is_empty() {
+            return Err("no feature columns: is this a flow file?".into());
+        }
+        let d = feature_cols.len();
+        Ok(TableBuilder {
+            feature_cols,
+            label_col,
+            x: Vec::new(),
+            labels: Vec::new(),
+            nonfinite: vec![0; d],
+            report,
+            policy,
+        })
+    }
+
+    /// One row: `cell(column index)` gives each value, `label` the raw label.
+    fn push_row(&mut self, cell: impl Fn(usize) -> f64, label: Option<&[u8]>) {
+        let d = self.feature_cols.len();
+        self.report.rows_read += 1;
         let mut any = false;
-        for (k, (col, _)) in feature_cols.iter().enumerate() {
-            let v = parse_cell(rec.get(*col).unwrap_or(b""));
+        for (k, (col, _)) in self.feature_cols.iter().enumerate() {
+            let v = cell(*col);
             if !v.is_finite() {
-                nonfinite[k] += 1;
+                self.nonfinite[k] += 1;
                 any = true;
             }
-            x.push(v);
+            self.x.push(v);
         }
         if any {
-            report.rows_with_nonfinite += 1;
+            self.report.rows_with_nonfinite += 1;
         }
-        let label = match label_col {
-            Some(c) => {
-                let raw = rec.get(c).unwrap_or(b"");
+        let label = match label {
+            Some(raw) => {
                 let (l, changed) = repair_label(raw);
                 if changed {
-                    report.labels_repaired += 1;
+                    self.report.labels_repaired += 1;
                 }
                 l
             }
             None => String::new(),
         };
-        if any && policy == NonFinite::Drop {
-            x.truncate(x.len() - d);
-            report.rows_dropped += 1;
-            continue;
+        if any && self.policy == NonFinite::Drop {
+            self.x.truncate(self.x.len() - d);
+            self.report.rows_dropped += 1;
+            return;
         }
-        labels.push(label);
+        self.labels.push(label);
     }
-    let features: Vec<String> = feature_cols.into_iter().map(|(_, n)| n).collect();
-    for (k, n) in nonfinite.iter().enumerate() {
-        if *n > 0 {
-            report.nonfinite_cells.insert(features[k].clone(), *n);
+
+    fn finish(self) -> FeatureTable {
+        let TableBuilder {
+            feature_cols,
+            mut x,
+            labels,
+            nonfinite,
+            mut report,
+            policy,
+            ..
+        } = self;
+        let d = feature_cols.len();
+        let features: Vec<String> = feature_cols.into_iter().map(|(_, n)| n).collect();
+        for (k, n) in nonfinite.iter().enumerate() {
+            if *n > 0 {
+                report.nonfinite_cells.insert(features[k].clone(), *n);
+            }
         }
-    }
-    match policy {
-        NonFinite::Drop => {}
-        NonFinite::Zero => x
-            .iter_mut()
-            .filter(|v| !v.is_finite())
-            .for_each(|v| *v = 0.0),
-        NonFinite::Clip => {
-            for k in 0..d {
-                let col = x.iter().skip(k).step_by(d);
-                let (lo, hi) = col
-                    .filter(|v| v.is_finite())
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-                        (lo.min(v), hi.max(v))
-                    });
-                let (lo, hi) = if lo > hi { (0.0, 0.0) } else { (lo, hi) };
-                for v in x.iter_mut().skip(k).step_by(d) {
-                    if v.is_nan() {
-                        *v = 0.0;
-                    } else if *v == f64::INFINITY {
-                        *v = hi;
-                    } else if *v == f64::NEG_INFINITY {
-                        *v = lo;
+        match policy {
+            NonFinite::Drop => {}
+            NonFinite::Zero => x
+                .iter_mut()
+                .filter(|v| !v.is_finite())
+                .for_each(|v| *v = 0.0),
+            NonFinite::Clip => {
+                for k in 0..d {
+                    let (lo, hi) = x
+                        .iter()
+                        .skip(k)
+                        .step_by(d)
+                        .filter(|v| v.is_finite())
+                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                            (lo.min(v), hi.max(v))
+                        });
+                    let (lo, hi) = if lo > hi { (0.0, 0.0) } else { (lo, hi) };
+                    for v in x.iter_mut().skip(k).step_by(d) {
+                        if v.is_nan() {
+                            *v = 0.0;
+                        } else if *v == f64::INFINITY {
+                            *v = hi;
+                        } else if *v == f64::NEG_INFINITY {
+                            *v = lo;
+                        }
                     }
                 }
             }
         }
+        report.rows_kept = labels.len() as u64;
+        FeatureTable {
+            features,
+            x,
+            labels,
+            report,
+        }
     }
-    report.rows_kept = labels.len() as u64;
-    Ok(FeatureTable {
-        features,
-        x,
-        labels,
-        report,
-    })
+}
+
+/// Read a flow file: Parquet (by its `PAR1` magic) or CSV.
+pub fn read(path: &Path, policy: NonFinite) -> Result<FeatureTable, DatasetError> {
+    let mut magic = [0u8; 4];
+    let name = path.display().to_string();
+    let is_parquet = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && &magic == b"PAR1";
+    if is_parquet {
+        read_parquet(path, policy)
+    } else {
+        read_csv(path, policy).map_err(|e| match e {
+            DatasetError::Labels { line, message, .. } => DatasetError::Labels {
+                path: name,
+                line,
+                message,
+            },
+            other => other,
+        })
+    }
+}
+
+/// Read a Parquet flow file (as `maximus-sim flows -o x.parquet` writes it).
+pub fn read_parquet(path: &Path, policy: NonFinite) -> Result<FeatureTable, DatasetError> {
+    use polars::prelude::*;
+    let name = path.display().to_string();
+    let bad = |message: String| DatasetError::Labels {
+        path: name.clone(),
+        line: 0,
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| DatasetError::Open {
+        path: name.clone(),
+        source: e,
+    })?;
+    let df = ParquetReader::new(file)
+        .finish()
+        .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
+    let raw: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.trim().to_string())
+        .collect();
+    let report = LoadReport {
+        path: name.clone(),
+        header: if raw.iter().any(|h| h == "Total Fwd Packet") {
+            "maximus"
+        } else if raw.iter().any(|h| h == "Tot Fwd Pkts") {
+            "cic2018"
+        } else {
+            "cic2017"
+        }
+        .into(),
+        policy: Some(policy),
+        ..LoadReport::default()
+    };
+    let mut b = TableBuilder::new(&raw, report, policy).map_err(bad)?;
+    let cols = df.columns();
+    let mut numeric: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+    for (i, _) in &b.feature_cols {
+        let c = cols[*i]
+            .cast(&DataType::Float64)
+            .map_err(|e| bad(format!("column `{}` is not numeric: {e}", raw[*i])))?;
+        let ca = c.f64().map_err(|e| bad(e.to_string()))?;
+        numeric.insert(
+            *i,
+            (0..ca.len())
+                .map(|r| ca.get(r).unwrap_or(f64::NAN))
+                .collect(),
+        );
+    }
+    let labels: Option<Vec<Option<String>>> = match b.label_col {
+        Some(i) => {
+            let c = cols[i]
+                .cast(&DataType::String)
+                .map_err(|e| bad(e.to_string()))?;
+            let ca = c.str().map_err(|e| bad(e.to_string()))?;
+            Some(
+                (0..ca.len())
+                    .map(|r| ca.get(r).map(str::to_string))
+                    .collect(),
+            )
+        }
+        None => None,
+    };
+    for r in 0..df.height() {
+        let label = labels.as_ref().map(|l| l[r].clone().unwrap_or_default());
+        b.push_row(
+            |col| numeric.get(&col).map_or(f64::NAN, |v| v[r]),
+            label.as_deref().map(str::as_bytes),
+        );
+    }
+    Ok(b.finish())
 }
 
 #[cfg(test)]
