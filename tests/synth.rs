@@ -466,3 +466,37 @@ fn every_bundled_spec_validates_and_train_test_differ_only_where_they_should() {
     let ips = |s: &SynthSpec| s.hosts.iter().map(|h| h.ip).collect::<BTreeSet<_>>();
     assert!(ips(train).is_disjoint(&ips(test)), "no host is in both");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+    /// A damaged spec (cut, or a byte changed) is a spec or a list of
+    /// issues with a place in the file, never a panic.
+    #[test]
+    fn damaged_specs_never_panic(cut in 0usize..7000, at in 0usize..7000, byte in 0u8..128) {
+        let text = std::fs::read_to_string("datasets/quickstart/spec.toml").unwrap();
+        let mut b = text.into_bytes();
+        let at = at % b.len();
+        b[at] = byte;
+        b.truncate(cut.min(b.len()));
+        if let Ok(t) = String::from_utf8(b) {
+            match synth::spec::parse("x.toml", &t, Overrides::default()) {
+                Ok(_) => {}
+                Err(issues) => {
+                    proptest::prop_assert!(!issues.is_empty());
+                    let lines = t.lines().count().max(1);
+                    for i in &issues {
+                        proptest::prop_assert!(i.line <= lines + 1, "{i:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Any bytes given as labels.csv or a flow table give a value or an error.
+    #[test]
+    fn arbitrary_tables_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+        let _ = LabelSet::from_reader(&data[..], "x.csv");
+        let _ = maximus_sim::dataset::table::read_csv_from(&data[..], "x.csv", maximus_sim::dataset::table::NonFinite::Clip);
+    }
+}
