@@ -131,19 +131,15 @@ const TAG_TEXT: u8 = 3;
 
 impl PackedRow {
     /// Pack the cells; their buffers are recycled for new rows.
-    pub(crate) fn pack(values: Vec<Value>) -> PackedRow {
-        let size: usize = values
-            .iter()
-            .map(|c| match c {
-                Value::Int(x) if i32::try_from(*x).is_ok() => 5,
-                Value::Int(_) | Value::Float(_) => 9,
-                Value::Text(s) => 5 + s.len(),
-            })
-            .sum();
-        let mut b = Vec::with_capacity(size);
-        for c in &values {
+    pub(crate) fn pack(mut values: Vec<Value>) -> PackedRow {
+        // Room for every cell at its largest and the usual texts; shrinking
+        // to the length afterwards is done in place by the allocator.
+        let mut b = Vec::with_capacity(9 * values.len() + 160);
+        let mut texts: [String; 8] = Default::default();
+        let mut n = 0;
+        for c in values.drain(..) {
             match c {
-                Value::Int(x) => match i32::try_from(*x) {
+                Value::Int(x) => match i32::try_from(x) {
                     Ok(x) => {
                         b.push(TAG_INT32);
                         b.extend_from_slice(&x.to_le_bytes());
@@ -162,9 +158,15 @@ impl PackedRow {
                     // A cell is far below 4 GiB (addresses, names, times).
                     b.extend_from_slice(&(s.len() as u32).to_le_bytes());
                     b.extend_from_slice(s.as_bytes());
+                    if n < texts.len() {
+                        texts[n] = s;
+                        n += 1;
+                    }
                 }
             }
         }
+        // The emptied vector keeps the strings for the next row's texts.
+        values.extend(texts.into_iter().take(n).map(Value::Text));
         recycle_values(values);
         PackedRow(b.into_boxed_slice())
     }
@@ -175,32 +177,35 @@ impl PackedRow {
         let mut spare = SpareRow::take(b.len() / 8);
         let mut values = std::mem::take(&mut spare.values);
         let mut i = 0;
+        // Constant-size reads: the compiler makes them plain loads.
+        let word4 = |at: usize| b.get(at..at + 4).and_then(|w| <[u8; 4]>::try_from(w).ok());
+        let word8 = |at: usize| b.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok());
         while let Some(&tag) = b.get(i) {
-            let n = if tag == TAG_INT32 || tag == TAG_TEXT {
-                4
-            } else {
-                8
-            };
-            let Some(raw) = b.get(i + 1..i + 1 + n) else {
-                break;
-            };
-            let mut w = [0u8; 8];
-            w[..n].copy_from_slice(raw);
-            i += 1 + n;
-            values.push(match tag {
-                TAG_INT32 => Value::Int(i64::from(i32::from_le_bytes([w[0], w[1], w[2], w[3]]))),
-                TAG_INT => Value::Int(i64::from_le_bytes(w)),
-                TAG_FLOAT => Value::Float(f64::from_bits(u64::from_le_bytes(w))),
-                _ => {
-                    let len = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize;
-                    let bytes = b.get(i..i + len).unwrap_or_default();
-                    i += len;
+            let cell = match tag {
+                TAG_INT32 => word4(i + 1).map(|w| {
+                    i += 5;
+                    Value::Int(i64::from(i32::from_le_bytes(w)))
+                }),
+                TAG_INT => word8(i + 1).map(|w| {
+                    i += 9;
+                    Value::Int(i64::from_le_bytes(w))
+                }),
+                TAG_FLOAT => word8(i + 1).map(|w| {
+                    i += 9;
+                    Value::Float(f64::from_bits(u64::from_le_bytes(w)))
+                }),
+                _ => word4(i + 1).map(|w| {
+                    let len = u32::from_le_bytes(w) as usize;
+                    let bytes = b.get(i + 5..i + 5 + len).unwrap_or_default();
+                    i += 5 + len;
                     let mut s = spare.text();
                     // Packed from a `String`: always UTF-8.
                     s.push_str(std::str::from_utf8(bytes).unwrap_or_default());
                     Value::Text(s)
-                }
-            });
+                }),
+            };
+            let Some(cell) = cell else { break };
+            values.push(cell);
         }
         FlowRecord {
             start_us,
