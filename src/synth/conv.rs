@@ -205,6 +205,8 @@ pub struct Conv {
     s_ready: i64,
     last_t: i64,
     fill_seed: u32,
+    /// xorshift state of the per-packet network jitter.
+    jitter: u64,
     closed: bool,
     scratch: Vec<Pkt>,
 }
@@ -240,6 +242,7 @@ impl Conv {
             s_ready: t_us,
             last_t: t_us,
             fill_seed: rng.u32(),
+            jitter: rng.u64() | 1,
             closed: false,
             scratch: Vec::new(),
         }
@@ -318,12 +321,21 @@ impl Conv {
     }
 
     /// The ready time of the other side after a packet of `from_c` at `t`.
-    fn reaction(&self, from_c: bool, t: i64) -> i64 {
-        if from_c {
-            t + self.rtt_s
-        } else {
-            t + self.rtt_c
-        }
+    fn reaction(&mut self, from_c: bool, t: i64) -> i64 {
+        t + self.trip(!from_c)
+    }
+
+    /// One round trip capture point <-> server (`to_server`) or client, with
+    /// the network's jitter: 85-115 % of the base time, drawn per packet.
+    fn trip(&mut self, to_server: bool) -> i64 {
+        let base = if to_server { self.rtt_s } else { self.rtt_c };
+        let mut x = self.jitter;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.jitter = x;
+        let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+        ((base as f64) * (0.85 + 0.3 * u)).round().max(1.0) as i64
     }
 
     fn ready(&self, from_c: bool) -> i64 {
@@ -363,7 +375,6 @@ impl Conv {
     #[allow(clippy::too_many_lines)]
     fn play(&mut self, i: usize, op: &Op) {
         let op_idx = i as u32;
-        let (rtt_c, rtt_s) = (self.rtt_c, self.rtt_s);
         match op {
             Op::Connect
             | Op::Refused
@@ -373,15 +384,15 @@ impl Conv {
                 let t0 = self.c_ready.max(self.last_t);
                 self.seg(t0, true, flags::SYN, true, 0, 0, 0);
                 self.c.nxt = self.c.isn.wrapping_add(1);
-                let t1 = t0 + rtt_s;
+                let t1 = t0 + self.trip(true);
                 match op {
                     Op::Connect => {
                         self.seg(t1, false, flags::SYN | flags::ACK, true, 0, 0, 0);
                         self.s.nxt = self.s.isn.wrapping_add(1);
-                        let t2 = t1 + rtt_c;
+                        let t2 = t1 + self.trip(false);
                         self.seg(t2, true, flags::ACK, false, 0, 0, 0);
                         self.c_ready = t2;
-                        self.s_ready = t2 + rtt_s;
+                        self.s_ready = t2 + self.trip(true);
                     }
                     Op::Refused => {
                         self.s.nxt = 0;
@@ -403,7 +414,8 @@ impl Conv {
                     Op::HalfOpen => {
                         self.seg(t1, false, flags::SYN | flags::ACK, true, 0, 0, 0);
                         self.s.nxt = self.s.isn.wrapping_add(1);
-                        self.seg(t1 + rtt_c, true, flags::RST, false, 0, 0, 0);
+                        let t2 = t1 + self.trip(false);
+                        self.seg(t2, true, flags::RST, false, 0, 0, 0);
                         self.closed = true;
                     }
                     &Op::SynAckOnly { retries } => {
@@ -431,7 +443,8 @@ impl Conv {
                     let consumed = u32::from(f & (flags::FIN | flags::SYN) != 0);
                     self.c.nxt = self.c.isn.wrapping_add(consumed);
                     self.s.nxt = 0;
-                    self.seg(t0 + rtt_s, false, flags::RST | flags::ACK, false, 0, 0, 0);
+                    let t1 = t0 + self.trip(true);
+                    self.seg(t1, false, flags::RST | flags::ACK, false, 0, 0, 0);
                 }
                 self.closed = true;
                 self.next_op += 1;
@@ -491,7 +504,8 @@ impl Conv {
                     // paced (tiny-window) segment at once.
                     acked_last = false;
                     if segs.is_multiple_of(2) || gap.is_some() {
-                        let at = self.reaction(from_c, t);
+                        // ACKs travel in order: jitter never reorders them.
+                        let at = self.reaction(from_c, t).max(last_ack_t);
                         self.ack_from(!from_c, at, seq_after);
                         last_ack_t = at;
                         acked_last = true;
@@ -509,7 +523,7 @@ impl Conv {
                         Some(Op::Send { from_c: f, delay_us: d, .. }) | Some(Op::Close { by_c: f, delay_us: d })
                             if *f != from_c && *d < 5_000);
                     if !piggyback {
-                        let at = self.reaction(from_c, last_seg_t);
+                        let at = self.reaction(from_c, last_seg_t).max(last_ack_t);
                         let seq = self.side(from_c).nxt;
                         self.ack_from(!from_c, at, seq);
                         last_ack_t = at;
@@ -518,7 +532,7 @@ impl Conv {
                 self.sent(from_c, last_seg_t);
                 if !done {
                     // The window is full: go on once the ACK is back.
-                    let back = last_ack_t + if from_c { rtt_c } else { rtt_s };
+                    let back = last_ack_t + self.trip(!from_c);
                     self.set_ready(from_c, back);
                 }
                 if done {
@@ -570,7 +584,7 @@ impl Conv {
                 });
                 self.sent(true, t);
                 if reply {
-                    let at = t + rtt_s;
+                    let at = t + self.trip(true);
                     self.push(Pkt {
                         t: at,
                         from_c: false,
@@ -791,7 +805,8 @@ mod tests {
         assert_eq!(pk[0].4, flags::SYN);
         assert_eq!(pk[1].4, flags::SYN | flags::ACK);
         assert_eq!(pk[1].3, pk[0].2.wrapping_add(1));
-        assert_eq!(pk[0].0 + 10_000, pk[1].0);
+        let rtt = pk[1].0 - pk[0].0;
+        assert!((8_500..=11_500).contains(&rtt), "{rtt}");
         // Every byte each side sent is acknowledged by the other's last packet,
         // and each side's sequence numbers advance by exactly what it sent.
         let mut next = [None::<u32>, None];

@@ -501,7 +501,8 @@ impl Source {
                 ops.push(send(
                     true,
                     1_000,
-                    Content::new().then(tls_data(180 + rng.below(200) as u32)),
+                    // The implant's check-in: the same size every time.
+                    Content::new().then(tls_data(180 + u32::from(self.fixed_port) % 200)),
                 ));
                 ops.push(send(
                     false,

@@ -1796,6 +1796,15 @@ fn validate(path: &str, raw: RawSpec, ov: Overrides, is: &mut Issues) -> Option<
                 AttackKind::UdpFlood => Dist::constant(512.0),
                 AttackKind::SlowRead => Dist::constant(1_048_576.0),
                 AttackKind::SmbLateral => Dist::constant(262_144.0),
+                // Task-less check-ins: the server has little to say.
+                AttackKind::C2HttpsBeacon => Dist {
+                    family: Family::LogNormal {
+                        median: 48.0,
+                        sigma: 0.5,
+                    },
+                    min: Some(1.0),
+                    max: Some(2000.0),
+                },
                 _ => Dist::of(Family::LogNormal {
                     median: 400.0,
                     sigma: 0.3,
