@@ -36,12 +36,18 @@ impl From<NonFiniteArg> for NonFinite {
 pub struct TrainArgs {
     #[arg(long, long_help = DATA_HELP)]
     pub data: PathBuf,
-    /// Algorithm: rf (random forest) or dt (decision tree).
+    /// Algorithm: rf (random forest), dt (decision tree), lr (multinomial
+    /// logistic regression, linfa) or kmeans (anomaly baseline trained on
+    /// BENIGN rows only, linfa k-means; its threshold leaves `fpr` of the
+    /// held-out benign rows above it).
     #[arg(long, default_value = "rf")]
     pub model: String,
-    /// Hyperparameter, repeatable: n_trees (rf, default 100), max_depth
-    /// (default none), min_samples_split (2), min_samples_leaf (1),
-    /// max_features (sqrt for rf, all for dt; or a count).
+    /// Hyperparameter, repeatable. rf/dt: n_trees (rf, default 100),
+    /// max_depth (none), min_samples_split (2), min_samples_leaf (1),
+    /// max_features (sqrt for rf, all for dt; or a count). lr: alpha (L2,
+    /// 1.0), max_iterations (200), log1p (true). kmeans: k (8), fpr (0.01),
+    /// log1p (true). Features are standardised on the training rows (after
+    /// a sign-keeping log1p when log1p=true) for lr and kmeans.
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
     /// Seed of the split and of every tree; same data + seed = same model

@@ -22,6 +22,7 @@
 //! evaluation on the held-out split, if any) and `model` (the trees).
 
 pub mod cart;
+pub mod linear;
 pub mod metrics;
 
 use crate::dataset::labels::BENIGN;
@@ -36,7 +37,9 @@ use std::path::Path;
 /// Errors of the model stage.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("unknown model `{0}`: expected dt (decision tree) or rf (random forest)")]
+    #[error(
+        "unknown model `{0}`: expected rf (random forest), dt (decision tree), lr (logistic regression) or kmeans (anomaly baseline)"
+    )]
     UnknownAlgorithm(String),
     #[error("parameter `{name}`: {message}")]
     Param { name: String, message: String },
@@ -70,6 +73,8 @@ pub trait Detector: Send + Sync {
 pub enum Fitted {
     Tree { tree: Tree },
     Forest { trees: Vec<Tree> },
+    Logistic { lr: linear::Logistic },
+    Baseline { baseline: linear::Baseline },
 }
 
 impl Detector for Fitted {
@@ -77,6 +82,8 @@ impl Detector for Fitted {
         match self {
             Fitted::Tree { tree } => tree.classes as usize,
             Fitted::Forest { trees } => trees.first().map_or(0, |t| t.classes as usize),
+            Fitted::Logistic { lr } => lr.classes.iter().max().map_or(0, |m| *m as usize + 1),
+            Fitted::Baseline { .. } => 2,
         }
     }
 
@@ -89,6 +96,10 @@ impl Detector for Fitted {
                 for t in trees {
                     t.add_proba(row, w, out);
                 }
+            }
+            Fitted::Logistic { lr } => lr.proba(row, &mut Vec::with_capacity(row.len()), out),
+            Fitted::Baseline { baseline } => {
+                baseline.proba(row, &mut Vec::with_capacity(row.len()), out)
             }
         }
     }
@@ -115,6 +126,10 @@ pub struct ModelFile {
     pub features: Vec<String>,
     pub classes: Vec<String>,
     pub benign: Option<u32>,
+    /// An anomaly baseline: classes are BENIGN and ANOMALY, and every
+    /// non-benign label counts as ANOMALY when it is evaluated.
+    #[serde(default)]
+    pub anomaly: bool,
     pub training: TrainingInfo,
     pub validation: Option<metrics::Evaluation>,
     pub model: Fitted,
@@ -400,8 +415,6 @@ pub fn train(t: &FeatureTable, o: &TrainOptions) -> Result<ModelFile, ModelError
             t.report.path
         )));
     }
-    let d = t.features.len();
-    let (h, params) = hyper(o, d)?;
     let counts = t.class_counts();
     if counts.len() < 2 {
         return Err(ModelError::Data(format!(
@@ -417,60 +430,22 @@ pub fn train(t: &FeatureTable, o: &TrainOptions) -> Result<ModelFile, ModelError
         .map(|c| c.unwrap_or(0))
         .collect();
     let (train_rows, val_rows) = stratified_split(&y, classes.len(), o.validation, o.seed);
-    let weights: Vec<f64> = if o.balance {
-        let mut n = vec![0u64; classes.len()];
-        for &r in &train_rows {
-            n[y[r as usize] as usize] += 1;
+    let (model, params, classes, benign, anomaly) = match o.algorithm.as_str() {
+        "rf" | "dt" => {
+            let (m, p) = fit_trees(t, o, &y, &classes, &train_rows)?;
+            (m, p, classes, benign, false)
         }
-        let total = train_rows.len() as f64;
-        n.iter()
-            .map(|&c| {
-                if c > 0 {
-                    total / (classes.len() as f64 * c as f64)
-                } else {
-                    1.0
-                }
-            })
-            .collect()
+        "lr" | "kmeans" => fit_linear(t, o, &y, classes, benign, &train_rows, &val_rows)?,
+        other => return Err(ModelError::UnknownAlgorithm(other.into())),
+    };
+    // An anomaly model is judged on benign vs anything else.
+    let y: Vec<u32> = if anomaly {
+        let b = benign_of(&t.labels, &y);
+        y.iter().map(|&c| u32::from(Some(c) != b)).collect()
     } else {
-        vec![1.0; classes.len()]
+        y
     };
-    let data = Data {
-        x: &t.x,
-        d,
-        y: &y,
-        classes: classes.len() as u32,
-        class_weight: &weights,
-    };
-    let max_features = if h.max_features == 0 {
-        ((d as f64).sqrt().round() as u32).max(1)
-    } else {
-        h.max_features
-    };
-    let model = if o.algorithm == "dt" {
-        let p = TreeParams {
-            max_features: Some(max_features),
-            ..h.tree
-        };
-        Fitted::Tree {
-            tree: cart::fit(data, train_rows.clone(), p, Rng::stream(o.seed, "tree/0")),
-        }
-    } else {
-        let p = TreeParams {
-            max_features: Some(max_features),
-            ..h.tree
-        };
-        let trees = (0..h.n_trees)
-            .into_par_iter()
-            .map(|i| {
-                let mut rng = Rng::stream(o.seed, &format!("tree/{i}"));
-                let n = train_rows.len() as u64;
-                let sample: Vec<u32> = (0..n).map(|_| train_rows[rng.below(n) as usize]).collect();
-                cart::fit(data, sample, p, rng)
-            })
-            .collect();
-        Fitted::Forest { trees }
-    };
+    let benign = if anomaly { Some(0) } else { benign };
     let mut file = ModelFile {
         schema_version: 1,
         algorithm: o.algorithm.clone(),
@@ -478,6 +453,7 @@ pub fn train(t: &FeatureTable, o: &TrainOptions) -> Result<ModelFile, ModelError
         features: t.features.clone(),
         classes: classes.clone(),
         benign,
+        anomaly,
         training: TrainingInfo {
             fingerprint: fingerprint(t),
             rows: t.rows() as u64,
@@ -507,17 +483,216 @@ pub fn train(t: &FeatureTable, o: &TrainOptions) -> Result<ModelFile, ModelError
     Ok(file)
 }
 
+/// The class id of BENIGN in `y` (from the labels), if any row has it.
+fn benign_of(labels: &[String], y: &[u32]) -> Option<u32> {
+    labels
+        .iter()
+        .zip(y)
+        .find(|(l, _)| l.as_str() == BENIGN)
+        .map(|(_, c)| *c)
+}
+
+type Fit = (
+    Fitted,
+    BTreeMap<String, String>,
+    Vec<String>,
+    Option<u32>,
+    bool,
+);
+
+fn param_f64(o: &TrainOptions, name: &str, def: f64, lo: f64, hi: f64) -> Result<f64, ModelError> {
+    match o.params.get(name) {
+        None => Ok(def),
+        Some(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|x| (lo..=hi).contains(x))
+            .ok_or_else(|| ModelError::Param {
+                name: name.into(),
+                message: format!("`{v}` is not a number in [{lo}, {hi}]"),
+            }),
+    }
+}
+
+fn param_bool(o: &TrainOptions, name: &str, def: bool) -> Result<bool, ModelError> {
+    match o.params.get(name).map(String::as_str) {
+        None => Ok(def),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(v) => Err(ModelError::Param {
+            name: name.into(),
+            message: format!("`{v}`: expected true or false"),
+        }),
+    }
+}
+
+/// Logistic regression or the k-means baseline (linfa).
+fn fit_linear(
+    t: &FeatureTable,
+    o: &TrainOptions,
+    y: &[u32],
+    classes: Vec<String>,
+    benign: Option<u32>,
+    train_rows: &[u32],
+    val_rows: &[u32],
+) -> Result<Fit, ModelError> {
+    let allowed: &[&str] = if o.algorithm == "lr" {
+        &["alpha", "max_iterations", "log1p"]
+    } else {
+        &["k", "fpr", "log1p"]
+    };
+    for k in o.params.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ModelError::Param {
+                name: k.clone(),
+                message: format!(
+                    "not a parameter of `{}` (it takes {})",
+                    o.algorithm,
+                    allowed.join(", ")
+                ),
+            });
+        }
+    }
+    let d = t.features.len();
+    let log1p = param_bool(o, "log1p", true)?;
+    let mut used = BTreeMap::from([("log1p".to_string(), log1p.to_string())]);
+    if o.algorithm == "lr" {
+        let alpha = param_f64(o, "alpha", 1.0, 0.0, 1e6)?;
+        let iters = param_f64(o, "max_iterations", 200.0, 1.0, 100_000.0)? as u64;
+        used.insert("alpha".into(), alpha.to_string());
+        used.insert("max_iterations".into(), iters.to_string());
+        let lr = linear::Logistic::fit(&t.x, d, y, train_rows, log1p, alpha, iters)
+            .map_err(ModelError::Data)?;
+        return Ok((Fitted::Logistic { lr }, used, classes, benign, false));
+    }
+    let Some(b) = benign else {
+        return Err(ModelError::Data(format!(
+            "{}: the anomaly baseline learns benign traffic, and there is no BENIGN row",
+            t.report.path
+        )));
+    };
+    let k = param_f64(o, "k", 8.0, 1.0, 1000.0)? as usize;
+    let fpr = param_f64(o, "fpr", 0.01, 0.0001, 0.5)?;
+    used.insert("k".into(), k.to_string());
+    used.insert("fpr".into(), fpr.to_string());
+    let benign_rows = |rows: &[u32]| -> Vec<u32> {
+        rows.iter()
+            .copied()
+            .filter(|&r| y[r as usize] == b)
+            .collect()
+    };
+    let baseline = linear::Baseline::fit(
+        &t.x,
+        d,
+        &benign_rows(train_rows),
+        &benign_rows(val_rows),
+        k,
+        fpr,
+        log1p,
+        o.seed,
+    )
+    .map_err(ModelError::Data)?;
+    Ok((
+        Fitted::Baseline { baseline },
+        used,
+        vec![BENIGN.to_string(), "ANOMALY".to_string()],
+        Some(0),
+        true,
+    ))
+}
+
+/// A decision tree or a random forest (our CART).
+fn fit_trees(
+    t: &FeatureTable,
+    o: &TrainOptions,
+    y: &[u32],
+    classes: &[String],
+    train_rows: &[u32],
+) -> Result<(Fitted, BTreeMap<String, String>), ModelError> {
+    let d = t.features.len();
+    let (h, params) = hyper(o, d)?;
+    let weights: Vec<f64> = if o.balance {
+        let mut n = vec![0u64; classes.len()];
+        for &r in train_rows {
+            n[y[r as usize] as usize] += 1;
+        }
+        let total = train_rows.len() as f64;
+        n.iter()
+            .map(|&c| {
+                if c > 0 {
+                    total / (classes.len() as f64 * c as f64)
+                } else {
+                    1.0
+                }
+            })
+            .collect()
+    } else {
+        vec![1.0; classes.len()]
+    };
+    let data = Data {
+        x: &t.x,
+        d,
+        y,
+        classes: classes.len() as u32,
+        class_weight: &weights,
+    };
+    let max_features = if h.max_features == 0 {
+        ((d as f64).sqrt().round() as u32).max(1)
+    } else {
+        h.max_features
+    };
+    let model = if o.algorithm == "dt" {
+        let p = TreeParams {
+            max_features: Some(max_features),
+            ..h.tree
+        };
+        Fitted::Tree {
+            tree: cart::fit(data, train_rows.to_vec(), p, Rng::stream(o.seed, "tree/0")),
+        }
+    } else {
+        let p = TreeParams {
+            max_features: Some(max_features),
+            ..h.tree
+        };
+        let trees = (0..h.n_trees)
+            .into_par_iter()
+            .map(|i| {
+                let mut rng = Rng::stream(o.seed, &format!("tree/{i}"));
+                let n = train_rows.len() as u64;
+                let sample: Vec<u32> = (0..n).map(|_| train_rows[rng.below(n) as usize]).collect();
+                cart::fit(data, sample, p, rng)
+            })
+            .collect();
+        Fitted::Forest { trees }
+    };
+    Ok((model, params))
+}
+
 /// Evaluate `model` on a labelled table; rows whose label the model does
 /// not know are counted as an extra class it can never predict.
 pub fn evaluate(model: &ModelFile, t: &FeatureTable) -> Result<metrics::Evaluation, ModelError> {
     let pred = model.predict(t)?;
     let mut classes = model.classes.clone();
-    for l in &t.labels {
+    let labels: Vec<String> = if model.anomaly {
+        t.labels
+            .iter()
+            .map(|l| {
+                if l == BENIGN {
+                    l.clone()
+                } else {
+                    "ANOMALY".into()
+                }
+            })
+            .collect()
+    } else {
+        t.labels.clone()
+    };
+    for l in &labels {
         if !classes.contains(l) {
             classes.push(l.clone());
         }
     }
-    let truth: Vec<u32> = class_ids(&t.labels, &classes)
+    let truth: Vec<u32> = class_ids(&labels, &classes)
         .into_iter()
         .map(|c| c.unwrap_or(0))
         .collect();
@@ -597,6 +772,31 @@ mod tests {
         // A round trip through JSON keeps every prediction.
         let back: ModelFile = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert_eq!(back.predict(&t).unwrap(), a.predict(&t).unwrap());
+    }
+
+    #[test]
+    fn logistic_regression_and_the_baseline_fit_through_linfa() {
+        let t = table(1500, 4);
+        let lr = train(&t, &opts("lr")).unwrap();
+        let v = lr.validation.as_ref().unwrap();
+        assert!(v.macro_avg.f1 > 0.8, "{}", v.markdown("lr"));
+        assert_eq!(
+            serde_json::to_string(&lr).unwrap(),
+            serde_json::to_string(&train(&t, &opts("lr")).unwrap()).unwrap()
+        );
+        // The baseline learns benign rows (a < 3) only; attacks (a >= 3) are far.
+        let mut o = opts("kmeans");
+        o.params = BTreeMap::from([
+            ("k".to_string(), "3".to_string()),
+            ("fpr".to_string(), "0.05".to_string()),
+        ]);
+        let km = train(&t, &o).unwrap();
+        assert!(km.anomaly);
+        assert_eq!(km.classes, ["BENIGN", "ANOMALY"]);
+        let e = evaluate(&km, &table(1000, 5)).unwrap();
+        let b = e.attack_vs_benign.as_ref().unwrap();
+        assert!(b.roc_auc > 0.9, "{}", e.markdown("km"));
+        assert_eq!(e.per_class.len(), 2);
     }
 
     #[test]
