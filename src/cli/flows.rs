@@ -105,6 +105,12 @@ pub struct FlowsArgs {
     /// the same thread; the output is the same bytes for any count).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
+    /// Memory (MiB) for finished rows waiting for their turn in output order
+    /// (a long-lived flow holds back every row that starts after it); beyond
+    /// it they go to sorted temporary files in the temporary directory
+    /// (TMPDIR), deleted when done. The output is the same for any value.
+    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub spill_mb: u32,
     /// Print the decode buckets and flow counters of every input to stderr.
     #[arg(long)]
     pub stats: bool,
@@ -249,6 +255,15 @@ fn sink_failed(target: &Path, e: io::Error, code: i32) -> Result<i32, CliError> 
     }
 }
 
+/// A flow-layer error while extracting: temporary row files are I/O.
+fn flow_err(e: FlowError) -> CliError {
+    let code = match e {
+        FlowError::Spill { .. } | FlowError::Write { .. } => exit::IO_ERR,
+        _ => exit::USAGE,
+    };
+    CliError::new(code, e.to_string())
+}
+
 fn capture_code(e: &CaptureError) -> i32 {
     if e.is_missing_input() {
         exit::NO_INPUT
@@ -272,6 +287,7 @@ fn params(args: &FlowsArgs) -> Result<FlowParams, CliError> {
     let defaults = FlowParams::new(args.profile);
     FlowParams::new(args.profile)
         .with_tz(args.tz)
+        .with_spill_bytes(usize::try_from(u64::from(args.spill_mb) << 20).unwrap_or(usize::MAX))
         .with_timeouts(
             args.idle_timeout
                 .unwrap_or(defaults.idle_timeout_us as f64 / 1e6),
@@ -432,7 +448,16 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
     for slot in results {
         let res = slot.into_inner().ok().flatten();
         let Some(res) = res else { continue };
-        let f = res?;
+        let f = match res {
+            Ok(f) => f,
+            Err(e) => {
+                if let Some(tmp) = sink.tmp() {
+                    // Best effort: do not leave half a file behind.
+                    let _ = std::fs::remove_file(tmp);
+                }
+                return Err(e);
+            }
+        };
         for m in &f.messages {
             eprintln!("{m}");
         }
@@ -558,7 +583,7 @@ fn run_file(
     let mut out = Batcher::new(tx, back);
     let ((outcome, too_late), stats) = if args.threads > 1 {
         shard::extract_sharded(params, usize::from(args.threads), read, |r| out.push(r))
-            .map_err(|e| CliError::new(exit::USAGE, e.to_string()))?
+            .map_err(flow_err)?
     } else {
         let mut x = FlowExtractor::with_params(params)
             .map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
@@ -573,7 +598,7 @@ fn run_file(
                 rows.drain(..).for_each(|r| out.push(r));
             }
         });
-        let stats = x.finish_each(|r| out.push(r));
+        let stats = x.finish_each(|r| out.push(r)).map_err(flow_err)?;
         (read_out, stats)
     };
     out.flush();

@@ -32,6 +32,15 @@ pub enum FlowError {
         source: io::Error,
     },
 
+    #[error(
+        "cannot use the temporary row file {path}: {source}; check that the temporary directory (TMPDIR) is writable and has room, or raise --spill-mb"
+    )]
+    Spill {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+
     #[error("cannot write Parquet: {0}")]
     Parquet(String),
 }

@@ -14,14 +14,19 @@
 //! - [`format`](mod@format): Java `Double.toString`, V3 timestamps, `--tz` offsets.
 //! - [`reorder`]: optional stable time-sort pre-pass.
 //! - [`shard`]: one input on several threads, same rows as one thread.
+//! - [`spill`]: rows waiting for their turn in output order, held within a
+//!   memory budget (sorted runs in temporary files beyond it).
 //! - [`profile`], [`record`], [`csv`], [`frame`] (Parquet through polars).
 //!
 //! Invariants:
 //! - per-flow state is O(1) in the flow's packets (the `engelen`/`corrected`
 //!   retransmission memory is bounded per flow); flows are written as soon
-//!   as their row can no longer change, so memory follows the flows open at
-//!   one time (plus a small tombstone per timed-out key in the compat
-//!   profiles, which the Java lifecycle needs);
+//!   as their row can no longer change and every earlier-starting flow is
+//!   written, so memory follows the flows open at one time (plus a small
+//!   tombstone per timed-out key in the compat profiles, which the Java
+//!   lifecycle needs); the rows a long-lived flow holds back stay within
+//!   [`FlowParams::spill_bytes`] of memory and go to temporary files beyond
+//!   ([`spill`]);
 //! - conservation: every packet given to [`FlowExtractor::push`] is counted
 //!   once in [`FlowStats`]: in a written flow, in an unwritten one-packet
 //!   flow, or as skipped by reason ([`FlowStats::is_balanced`]);
@@ -41,6 +46,7 @@ pub mod px;
 pub mod record;
 pub mod reorder;
 pub mod shard;
+pub mod spill;
 pub mod stats;
 #[cfg(test)]
 mod testutil;
@@ -55,7 +61,7 @@ pub use record::{FlowRecord, Value};
 
 use crate::capture::PacketRepr;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use spill::SpillBuffer;
 
 /// Where the packets given to a [`FlowExtractor`] went, and how flows ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -195,6 +201,11 @@ pub struct FlowParams {
     /// tool would (default 1 s). `i64::MAX` holds every row until the end of
     /// the input and keeps compat flows open like the Java tool does.
     pub reorder_slack_us: i64,
+    /// Memory (bytes of packed rows) for the rows closed but not yet final in
+    /// output order; beyond it they go to sorted runs in temporary files
+    /// ([`spill`]). A sharded run shares it among its shards and merger.
+    /// Output does not depend on it. `usize::MAX`: never spill.
+    pub spill_bytes: usize,
 }
 
 impl FlowParams {
@@ -206,7 +217,14 @@ impl FlowParams {
             idle_timeout_us: px::DEFAULT_IDLE_TIMEOUT_US,
             active_timeout_us: px::DEFAULT_ACTIVE_TIMEOUT_US,
             reorder_slack_us: v3::REORDER_SLACK_US,
+            spill_bytes: spill::DEFAULT_SPILL_BYTES,
         }
+    }
+
+    /// Hold at most `bytes` of waiting rows in memory ([`FlowParams::spill_bytes`]).
+    pub fn with_spill_bytes(mut self, bytes: usize) -> FlowParams {
+        self.spill_bytes = bytes;
+        self
     }
 
     pub fn with_reorder_slack(mut self, slack_us: i64) -> FlowParams {
@@ -244,8 +262,9 @@ pub struct FlowExtractor {
     stats: FlowStats,
     closed: Vec<FlowRecord>,
     /// Rows closed but not yet final in output order, packed (they can be
-    /// most of the capture's rows while an old flow stays open).
-    pending: BTreeMap<(i64, FlowKey, u64), PackedRow>,
+    /// most of the capture's rows while an old flow stays open, hence the
+    /// memory budget).
+    pending: SpillBuffer<(i64, FlowKey, u64)>,
     seq: u64,
     /// (start, key) of the last row handed out.
     last_out: Option<(i64, FlowKey)>,
@@ -288,7 +307,7 @@ impl FlowExtractor {
             engine,
             stats: FlowStats::default(),
             closed: Vec::new(),
-            pending: BTreeMap::new(),
+            pending: SpillBuffer::new(params.spill_bytes),
             seq: 0,
             last_out: None,
         })
@@ -296,6 +315,12 @@ impl FlowExtractor {
 
     pub fn profile(&self) -> Profile {
         self.profile
+    }
+
+    /// Runs of waiting rows written to temporary files so far.
+    #[cfg(test)]
+    pub(crate) fn spills(&self) -> u64 {
+        self.pending.spills()
     }
 
     pub fn stats(&self) -> &FlowStats {
@@ -333,9 +358,7 @@ impl FlowExtractor {
             Engine::Pe(t) => t.horizon(),
             Engine::Px(t) => t.horizon(),
         };
-        self.pending
-            .first_key_value()
-            .map_or(engine, |(k, _)| k.0.min(engine))
+        self.pending.first_key().map_or(engine, |k| k.0.min(engine))
     }
 
     /// Feed one decoded packet.
@@ -372,26 +395,39 @@ impl FlowExtractor {
             Engine::Pe(t) => t.horizon(),
             Engine::Px(t) => t.horizon(),
         };
-        while let Some(entry) = self.pending.first_entry() {
-            if entry.key().0 >= horizon {
+        while self.pending.first_key().is_some_and(|k| k.0 < horizon) {
+            let Some(((start, key, _), packed)) = self.pending.pop_first() else {
                 break;
-            }
-            let ((start, key, _), packed) = entry.remove_entry();
+            };
             note_order(&mut self.last_out, &mut self.stats, (start, key));
             out(start, key, packed);
         }
     }
 
     /// End of input: every remaining row, in order, and the counters.
+    ///
+    /// For inputs whose waiting rows fit [`FlowParams::spill_bytes`] (tests,
+    /// small captures): a temporary-file error, possible only beyond it,
+    /// would go unreported here (rows missing); use
+    /// [`FlowExtractor::finish_each`], which reports it.
     pub fn finish(self, out: &mut Vec<FlowRecord>) -> FlowStats {
-        self.finish_each(|r| out.push(r))
+        self.finish_stats(|r| out.push(r)).0
     }
 
     /// End of input, streaming: every remaining row, in order, to `emit`,
-    /// without first collecting them all; then the counters.
-    pub fn finish_each(mut self, mut emit: impl FnMut(FlowRecord)) -> FlowStats {
+    /// without first collecting them all; then the counters, or the first
+    /// error of the temporary row files ([`spill`]), after which rows are
+    /// missing.
+    pub fn finish_each(self, emit: impl FnMut(FlowRecord)) -> Result<FlowStats, FlowError> {
+        match self.finish_stats(emit) {
+            (_, Some(e)) => Err(e),
+            (stats, None) => Ok(stats),
+        }
+    }
+
+    fn finish_stats(mut self, mut emit: impl FnMut(FlowRecord)) -> (FlowStats, Option<FlowError>) {
         self.stash();
-        let mut pending = std::mem::take(&mut self.pending);
+        let mut pending = std::mem::replace(&mut self.pending, SpillBuffer::new(usize::MAX));
         let mut last_out = self.last_out;
         let mut late_rows = 0;
         let mut emit = |r: FlowRecord| {
@@ -404,13 +440,14 @@ impl FlowExtractor {
             // Rows already closed go first when they sort before (or tie with)
             // a row made now.
             let mut merge = |r: FlowRecord| {
-                while let Some(e) = pending.first_entry() {
-                    if (e.key().0, e.key().1) <= (r.start_us, r.key) {
-                        let (k, packed) = e.remove_entry();
-                        emit(packed.unpack(k.0, k.1));
-                    } else {
+                while pending
+                    .first_key()
+                    .is_some_and(|k| (k.0, k.1) <= (r.start_us, r.key))
+                {
+                    let Some((k, packed)) = pending.pop_first() else {
                         break;
-                    }
+                    };
+                    emit(packed.unpack(k.0, k.1));
                 }
                 emit(r);
             };
@@ -420,11 +457,11 @@ impl FlowExtractor {
                 Engine::Px(t) => t.finish(&mut merge, &mut self.stats),
             }
         }
-        pending
-            .into_iter()
-            .for_each(|(k, packed)| emit(packed.unpack(k.0, k.1)));
+        while let Some((k, packed)) = pending.pop_first() {
+            emit(packed.unpack(k.0, k.1));
+        }
         self.stats.rows_out_of_order += late_rows;
-        self.stats
+        (self.stats, pending.take_error())
     }
 }
 
@@ -534,6 +571,122 @@ mod tests {
             max = max.max(p.ts_ns);
         }
         worst
+    }
+
+    /// Rows and counters with `params`, streaming, and the runs spilled.
+    fn extract_spilling(
+        params: FlowParams,
+        pkts: &[PacketRepr],
+    ) -> (Vec<FlowRecord>, FlowStats, u64) {
+        let mut x = FlowExtractor::with_params(params).unwrap();
+        let mut rows = Vec::new();
+        for (i, p) in pkts.iter().enumerate() {
+            x.push(p);
+            if i % 3 == 0 {
+                x.take_ready(&mut rows);
+            }
+        }
+        let spills = x.spills();
+        let stats = x.finish_each(|r| rows.push(r)).unwrap();
+        (rows, stats, spills)
+    }
+
+    /// One long-lived flow holds back every later row: with a small budget
+    /// they go to many runs (merged once there are too many), and come back
+    /// as the rows of no budget, on one thread and on two.
+    #[test]
+    fn rows_held_back_by_a_long_flow_spill_and_come_back_in_order() {
+        let mut pkts = Vec::new();
+        for i in 0..3000i64 {
+            let t = i * 100_000;
+            if i % 10 == 0 {
+                // The long flow: a packet a second for 300 s.
+                pkts.push(pkt(t, ("10.0.0.1", 5000), ("10.0.0.2", 53), 17, 10));
+            }
+            // Short TCP flows: SYN, FIN both ways, last ACK.
+            let port = 1024 + (i % 4000) as u16;
+            let (c, s) = (("10.0.0.3", port), ("10.0.0.4", 80));
+            for (j, (fwd, flags, len)) in [
+                (true, 0x02, 0),
+                (false, 0x11, 300),
+                (true, 0x11, 0),
+                (false, 0x10, 0),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let (src, dst) = if fwd { (c, s) } else { (s, c) };
+                let mut p = pkt(t + 10 * j as i64, src, dst, 6, len);
+                p.tcp_flags = TcpFlags(flags);
+                pkts.push(p);
+            }
+        }
+        pkts.sort_by_key(|p| p.ts_ns);
+        for profile in [Profile::Corrected, Profile::Cic2017] {
+            let params = FlowParams::new(profile).with_timeouts(2.0, 3600.0).unwrap();
+            let (want, want_stats, none) =
+                extract_spilling(params.with_spill_bytes(usize::MAX), &pkts);
+            assert_eq!(none, 0);
+            assert!(want.len() > 2000, "{}", want.len());
+            let (got, got_stats, spills) = extract_spilling(params.with_spill_bytes(20_000), &pkts);
+            assert!(spills > spill::MAX_RUNS as u64, "{profile}: {spills} runs");
+            assert_eq!(got_stats, want_stats);
+            assert!(got == want, "{profile}: rows differ");
+            let mut sharded = Vec::new();
+            let ((), stats) = shard::extract_sharded(
+                params.with_spill_bytes(30_000),
+                2,
+                |sink| pkts.iter().for_each(sink),
+                |r| sharded.push(r),
+            )
+            .unwrap();
+            assert_eq!(stats.flows_written, want_stats.flows_written);
+            assert!(sharded == want, "{profile}: sharded rows differ");
+        }
+    }
+
+    proptest! {
+        // Each case runs every profile 16 times, spilling to files: fewer
+        // cases than the default 256 keep the suite quick.
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// A tiny memory budget (every held row spills, runs get merged)
+        /// gives the rows, order and counters of no budget, on one thread
+        /// and on three.
+        #[test]
+        fn spilling_changes_nothing(pkts in packets(), budget in prop_oneof![Just(0usize), 1usize..4000]) {
+            for profile in Profile::ALL {
+                for slack in [v3::REORDER_SLACK_US, i64::MAX] {
+                    let params = FlowParams::new(profile)
+                        .with_timeouts(60.0, 200.0)
+                        .unwrap()
+                        .with_reorder_slack(slack);
+                    let (want, want_stats, none) =
+                        extract_spilling(params.with_spill_bytes(usize::MAX), &pkts);
+                    prop_assert_eq!(none, 0);
+                    let (got, got_stats, _) =
+                        extract_spilling(params.with_spill_bytes(budget), &pkts);
+                    prop_assert_eq!(&got, &want);
+                    prop_assert_eq!(&got_stats, &want_stats);
+                    let sharded = |bytes: usize| {
+                        let mut rows = Vec::new();
+                        let ((), stats) = shard::extract_sharded(
+                            params.with_spill_bytes(bytes),
+                            3,
+                            |sink| pkts.iter().for_each(sink),
+                            |r| rows.push(r),
+                        )
+                        .unwrap();
+                        (rows, stats)
+                    };
+                    let (a, a_stats) = sharded(usize::MAX);
+                    let (b, b_stats) = sharded(budget);
+                    prop_assert_eq!(&a, &b);
+                    prop_assert_eq!(&a_stats, &b_stats);
+                }
+            }
+        }
+
     }
 
     proptest! {

@@ -171,6 +171,16 @@ impl PackedRow {
         PackedRow(b.into_boxed_slice())
     }
 
+    /// The packed bytes (written to spill runs).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// A row from bytes [`PackedRow::as_bytes`] gave.
+    pub(crate) fn from_bytes(b: Box<[u8]>) -> PackedRow {
+        PackedRow(b)
+    }
+
     /// The row again, cell for cell, in recycled buffers.
     pub(crate) fn unpack(self, start_us: i64, key: FlowKey) -> FlowRecord {
         let b = &self.0;

@@ -12,20 +12,29 @@
 //! and their horizon to a merger thread, which writes a row once every
 //! shard's horizon has passed its start. Rows tie on (start, key) only within
 //! one shard, where they keep their order.
+//!
+//! Memory: the shards and the merger each hold their waiting rows in a
+//! [`super::spill::SpillBuffer`] with an equal share of
+//! [`FlowParams::spill_bytes`]; at the end of the input a shard sends its
+//! last rows in batches, each with the start of its last row as horizon (its
+//! rows come out in order), so that the merger can write them as they come.
 
 use super::key::FixedState;
 use super::pe::PePacket;
+use super::spill::SpillBuffer;
 use super::v3::V3Packet;
 use super::{
     FlowError, FlowExtractor, FlowKey, FlowParams, FlowRecord, FlowStats, PackedRow, Profile,
 };
 use crate::capture::PacketRepr;
-use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::sync::mpsc;
 
 /// Packets per message to a shard.
 const BATCH: usize = 1024;
+
+/// Rows per message from a finishing shard.
+const FINISH_BATCH: usize = 1024;
 
 /// The shard of a packet: a hash of its flow key as `profile` sees it
 /// (direction-free; the same for every packet of a flow).
@@ -73,12 +82,17 @@ pub fn extract_sharded<E>(
     emit: impl FnMut(FlowRecord) + Send,
 ) -> Result<(E, FlowStats), FlowError> {
     let shards = shards.max(1);
+    // The shards and the merger share the memory budget.
+    let share = match params.spill_bytes {
+        usize::MAX => usize::MAX,
+        b => b / (shards + 1),
+    };
     let extractors = (0..shards)
-        .map(|_| FlowExtractor::with_params(params))
+        .map(|_| FlowExtractor::with_params(params.with_spill_bytes(share)))
         .collect::<Result<Vec<_>, _>>()?;
     let (to_merger, merger_rx) = mpsc::sync_channel::<Ready>(4 * shards);
     std::thread::scope(|scope| {
-        let merger = scope.spawn(move || merge(shards, merger_rx, emit));
+        let merger = scope.spawn(move || merge(shards, share, merger_rx, emit));
         let mut inputs = Vec::with_capacity(shards);
         let mut workers = Vec::with_capacity(shards);
         for (shard, mut x) in extractors.into_iter().enumerate() {
@@ -104,8 +118,19 @@ pub fn extract_sharded<E>(
                         horizon,
                     });
                 }
-                let stats =
-                    x.finish_each(|r| rows.push((r.start_us, r.key, PackedRow::pack(r.values))));
+                // The last rows, in order, in batches: they may be most of
+                // the shard's rows (spilled), too many to collect.
+                let stats = x.finish_each(|r| {
+                    let start = r.start_us;
+                    rows.push((start, r.key, PackedRow::pack(r.values)));
+                    if rows.len() >= FINISH_BATCH {
+                        let _ = to_merger.send(Ready {
+                            shard,
+                            rows: std::mem::take(&mut rows),
+                            horizon: start,
+                        });
+                    }
+                });
                 let _ = to_merger.send(Ready {
                     shard,
                     rows,
@@ -139,23 +164,40 @@ pub fn extract_sharded<E>(
         }
         drop(inputs);
         let mut total = FlowStats::default();
+        let mut error = None;
         for w in workers {
             match w.join() {
-                Ok(stats) => total.merge(&stats),
+                Ok(Ok(stats)) => total.merge(&stats),
+                Ok(Err(e)) => {
+                    error.get_or_insert(e);
+                }
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        if let Err(panic) = merger.join() {
-            std::panic::resume_unwind(panic);
+        match merger.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                error.get_or_insert(e);
+            }
+            Err(panic) => std::panic::resume_unwind(panic),
         }
-        Ok((out, total))
+        match error {
+            Some(e) => Err(e),
+            None => Ok((out, total)),
+        }
     })
 }
 
-/// Write rows once no shard can still produce an earlier one.
-fn merge(shards: usize, rx: mpsc::Receiver<Ready>, mut emit: impl FnMut(FlowRecord)) {
+/// Write rows once no shard can still produce an earlier one; at most about
+/// `budget` bytes of held rows in memory.
+fn merge(
+    shards: usize,
+    budget: usize,
+    rx: mpsc::Receiver<Ready>,
+    mut emit: impl FnMut(FlowRecord),
+) -> Result<(), FlowError> {
     let mut horizons = vec![i64::MIN; shards];
-    let mut held: BTreeMap<(i64, FlowKey, usize, u64), PackedRow> = BTreeMap::new();
+    let mut held: SpillBuffer<(i64, FlowKey, usize, u64)> = SpillBuffer::new(budget);
     let mut seq = 0u64;
     for m in rx {
         for (start, key, packed) in m.rows {
@@ -164,16 +206,17 @@ fn merge(shards: usize, rx: mpsc::Receiver<Ready>, mut emit: impl FnMut(FlowReco
         }
         horizons[m.shard] = m.horizon;
         let h = horizons.iter().copied().min().unwrap_or(i64::MAX);
-        while let Some(e) = held.first_entry() {
-            if e.key().0 >= h {
+        while held.first_key().is_some_and(|k| k.0 < h) {
+            let Some(((start, key, _, _), packed)) = held.pop_first() else {
                 break;
-            }
-            let ((start, key, _, _), packed) = e.remove_entry();
+            };
             emit(packed.unpack(start, key));
         }
     }
-    held.into_iter()
-        .for_each(|((start, key, _, _), packed)| emit(packed.unpack(start, key)));
+    while let Some(((start, key, _, _), packed)) = held.pop_first() {
+        emit(packed.unpack(start, key));
+    }
+    held.take_error().map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
