@@ -381,7 +381,14 @@ impl FlowExtractor {
 
     /// Move the rows that are final in output order to `out`.
     pub fn take_ready(&mut self, out: &mut Vec<FlowRecord>) {
-        self.take_ready_packed(|start, key, packed| out.push(packed.unpack(start, key)));
+        self.take_ready_each(|r| out.push(r));
+    }
+
+    /// Give the rows that are final in output order to `emit`, one by one:
+    /// when a long-lived flow ends, the rows it held back are all final at
+    /// once (possibly most of the capture), too many to collect unpacked.
+    pub fn take_ready_each(&mut self, mut emit: impl FnMut(FlowRecord)) {
+        self.take_ready_packed(|start, key, packed| emit(packed.unpack(start, key)));
     }
 
     /// [`FlowExtractor::take_ready`], the rows still packed (a sharded run

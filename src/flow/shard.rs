@@ -15,9 +15,11 @@
 //!
 //! Memory: the shards and the merger each hold their waiting rows in a
 //! [`super::spill::SpillBuffer`] with an equal share of
-//! [`FlowParams::spill_bytes`]; at the end of the input a shard sends its
-//! last rows in batches, each with the start of its last row as horizon (its
-//! rows come out in order), so that the merger can write them as they come.
+//! [`FlowParams::spill_bytes`]; a shard sends its final rows in batches of
+//! at most [`ROW_BATCH`] (a long-lived flow that ends, and the end of the
+//! input, make many final at once), each with the start of its last row as
+//! horizon (a shard's rows come out in order), so that the merger can write
+//! them as they come.
 
 use super::key::FixedState;
 use super::pe::PePacket;
@@ -33,8 +35,8 @@ use std::sync::mpsc;
 /// Packets per message to a shard.
 const BATCH: usize = 1024;
 
-/// Rows per message from a finishing shard.
-const FINISH_BATCH: usize = 1024;
+/// Rows per message to the merger at most.
+const ROW_BATCH: usize = 1024;
 
 /// The shard of a packet: a hash of its flow key as `profile` sees it
 /// (direction-free; the same for every packet of a flow).
@@ -108,7 +110,19 @@ pub fn extract_sharded<E>(
                     if let Some(clock) = batch.end_clock {
                         x.tick(clock);
                     }
-                    x.take_ready_packed(|start, key, packed| rows.push((start, key, packed)));
+                    // In batches: when a long-lived flow ends, the rows it
+                    // held back are all final at once. They come out in
+                    // order, so the last one's start is a horizon.
+                    x.take_ready_packed(|start, key, packed| {
+                        rows.push((start, key, packed));
+                        if rows.len() >= ROW_BATCH {
+                            let _ = to_merger.send(Ready {
+                                shard,
+                                rows: std::mem::take(&mut rows),
+                                horizon: start,
+                            });
+                        }
+                    });
                     let horizon = x.horizon();
                     let rows = std::mem::take(&mut rows);
                     // A send fails only if the merger is gone (it panicked).
@@ -123,7 +137,7 @@ pub fn extract_sharded<E>(
                 let stats = x.finish_each(|r| {
                     let start = r.start_us;
                     rows.push((start, r.key, PackedRow::pack(r.values)));
-                    if rows.len() >= FINISH_BATCH {
+                    if rows.len() >= ROW_BATCH {
                         let _ = to_merger.send(Ready {
                             shard,
                             rows: std::mem::take(&mut rows),
