@@ -252,18 +252,7 @@ fn hyper(o: &TrainOptions, d: usize) -> Result<(Hyper, BTreeMap<String, String>)
             "max_features",
         ]
     };
-    for k in o.params.keys() {
-        if !allowed.contains(&k.as_str()) {
-            return Err(ModelError::Param {
-                name: k.clone(),
-                message: format!(
-                    "not a parameter of `{}` (it takes {})",
-                    o.algorithm,
-                    allowed.join(", ")
-                ),
-            });
-        }
-    }
+    check_params(o, allowed)?;
     let num = |name: &str, def: u32, lo: u32, hi: u32| -> Result<u32, ModelError> {
         match o.params.get(name) {
             None => Ok(def),
@@ -500,6 +489,21 @@ type Fit = (
     bool,
 );
 
+/// Every given parameter is one the algorithm takes.
+fn check_params(o: &TrainOptions, allowed: &[&str]) -> Result<(), ModelError> {
+    match o.params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(ModelError::Param {
+            name: k.clone(),
+            message: format!(
+                "not a parameter of `{}` (it takes {})",
+                o.algorithm,
+                allowed.join(", ")
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn param_f64(o: &TrainOptions, name: &str, def: f64, lo: f64, hi: f64) -> Result<f64, ModelError> {
     match o.params.get(name) {
         None => Ok(def),
@@ -541,18 +545,7 @@ fn fit_linear(
     } else {
         &["k", "fpr", "log1p"]
     };
-    for k in o.params.keys() {
-        if !allowed.contains(&k.as_str()) {
-            return Err(ModelError::Param {
-                name: k.clone(),
-                message: format!(
-                    "not a parameter of `{}` (it takes {})",
-                    o.algorithm,
-                    allowed.join(", ")
-                ),
-            });
-        }
-    }
+    check_params(o, allowed)?;
     let d = t.features.len();
     let log1p = param_bool(o, "log1p", true)?;
     let mut used = BTreeMap::from([("log1p".to_string(), log1p.to_string())]);
