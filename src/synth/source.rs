@@ -519,23 +519,7 @@ impl Source {
                 let target = s.targets[(i % nt) as usize];
                 let name = format!("{}.{}", proto::hex_token(rng, 16), s.domain);
                 let id = rng.u32() as u16;
-                let ops = vec![
-                    Op::Datagram {
-                        from_c: true,
-                        delay_us: 0,
-                        content: Content::bytes(proto::dns_query(id, &name, qtype::TXT)),
-                        unreachable: false,
-                    },
-                    Op::Datagram {
-                        from_c: false,
-                        delay_us: 15_000 + us(0.1 * rng.unit()),
-                        content: Content::bytes({
-                            let txt = 24 + rng.below(96) as u32;
-                            proto::dns_response(rng, id, &name, qtype::TXT, 0, txt)
-                        }),
-                        unreachable: false,
-                    },
-                ];
+                let ops = txt_exchange(rng, id, &name, 15_000, 0.1, (24, 96));
                 push(w.conv(UDP, from, None, target, 53, t, ops, rng));
             }
             AttackKind::DnsTunnel => {
@@ -543,23 +527,7 @@ impl Source {
                 let cap = proto::tunnel_capacity(&s.domain);
                 let name = proto::tunnel_name(rng, &s.domain, cap);
                 let id = rng.u32() as u16;
-                let ops = vec![
-                    Op::Datagram {
-                        from_c: true,
-                        delay_us: 0,
-                        content: Content::bytes(proto::dns_query(id, &name, qtype::TXT)),
-                        unreachable: false,
-                    },
-                    Op::Datagram {
-                        from_c: false,
-                        delay_us: 10_000 + us(0.05 * rng.unit()),
-                        content: Content::bytes({
-                            let txt = 8 + rng.below(16) as u32;
-                            proto::dns_response(rng, id, &name, qtype::TXT, 0, txt)
-                        }),
-                        unreachable: false,
-                    },
-                ];
+                let ops = txt_exchange(rng, id, &name, 10_000, 0.05, (8, 16));
                 push(w.conv(UDP, from, None, target, 53, t, ops, rng));
             }
             AttackKind::HttpsExfil => {
@@ -685,6 +653,33 @@ fn exploit_path(rng: &mut Rng) -> String {
     } else {
         base
     }
+}
+
+/// A DNS TXT query and its answer after `delay_us` plus up to `jitter_s`
+/// seconds, carrying `lo + below(span)` bytes of text (C2 and tunnels).
+fn txt_exchange(
+    rng: &mut Rng,
+    id: u16,
+    name: &str,
+    delay_us: i64,
+    jitter_s: f64,
+    (lo, span): (u32, u64),
+) -> Vec<Op> {
+    let query = Op::Datagram {
+        from_c: true,
+        delay_us: 0,
+        content: Content::bytes(proto::dns_query(id, name, qtype::TXT)),
+        unreachable: false,
+    };
+    let delay_us = delay_us + us(jitter_s * rng.unit());
+    let txt = lo + rng.below(span) as u32;
+    let answer = Op::Datagram {
+        from_c: false,
+        delay_us,
+        content: Content::bytes(proto::dns_response(rng, id, name, qtype::TXT, 0, txt)),
+        unreachable: false,
+    };
+    vec![query, answer]
 }
 
 fn send(from_c: bool, delay_us: i64, content: Content) -> Op {

@@ -30,13 +30,15 @@ pub struct TcpFields {
     pub window: u16,
 }
 
+/// TCP flag bits, the capture layer's values under short names.
 pub mod flags {
-    pub const FIN: u8 = 0x01;
-    pub const SYN: u8 = 0x02;
-    pub const RST: u8 = 0x04;
-    pub const PSH: u8 = 0x08;
-    pub const ACK: u8 = 0x10;
-    pub const URG: u8 = 0x20;
+    use crate::capture::TcpFlags;
+    pub const FIN: u8 = TcpFlags::FIN;
+    pub const SYN: u8 = TcpFlags::SYN;
+    pub const RST: u8 = TcpFlags::RST;
+    pub const PSH: u8 = TcpFlags::PSH;
+    pub const ACK: u8 = TcpFlags::ACK;
+    pub const URG: u8 = TcpFlags::URG;
 }
 
 fn ip_header(
