@@ -1504,12 +1504,7 @@ fn validate(path: &str, raw: RawSpec, ov: Overrides, is: &mut Issues) -> Option<
             Some(c) => {
                 let v = resolve(is, &k("servers"), c);
                 let svc = app.service();
-                let lacking: Vec<&str> = v
-                    .iter()
-                    .filter(|&&h| !hosts[h].services.has(svc))
-                    .map(|&h| hosts[h].name.as_str())
-                    .take(5)
-                    .collect();
+                let lacking = lacking_service(&hosts, &v, svc);
                 if !lacking.is_empty() {
                     is.at(
                         c.span(),
@@ -1701,12 +1696,7 @@ fn validate(path: &str, raw: RawSpec, ov: Overrides, is: &mut Issues) -> Option<
                 Some(t) => {
                     let v = resolve(is, &k("targets"), t);
                     if let Some(svc) = kind.service() {
-                        let lacking: Vec<&str> = v
-                            .iter()
-                            .filter(|&&h| !hosts[h].services.has(svc))
-                            .map(|&h| hosts[h].name.as_str())
-                            .take(5)
-                            .collect();
+                        let lacking = lacking_service(&hosts, &v, svc);
                         if !lacking.is_empty() && s.port.is_none() {
                             is.at(
                                 t.span(),
@@ -1911,6 +1901,16 @@ fn validate(path: &str, raw: RawSpec, ov: Overrides, is: &mut Issues) -> Option<
         benign,
         campaigns,
     })
+}
+
+/// Names of (at most five of) `hosts` that do not offer `svc`.
+fn lacking_service<'a>(all: &'a [HostSpec], hosts: &[usize], svc: Service) -> Vec<&'a str> {
+    hosts
+        .iter()
+        .filter(|&&h| !all[h].services.has(svc))
+        .map(|&h| all[h].name.as_str())
+        .take(5)
+        .collect()
 }
 
 fn valid_name(s: &str) -> bool {
