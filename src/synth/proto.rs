@@ -7,7 +7,7 @@
 //! written) and TLS application-data runs (record headers laid out every
 //! 16 KiB), so a 50 MB transfer costs a few words until it is sent.
 //! tshark decodes every message built here without a malformed-packet
-//! warning (tested in `tests/synth_tshark.rs`).
+//! warning (tested in `tests/it/synth.rs`).
 
 use super::rng::Rng;
 use std::sync::OnceLock;

@@ -418,7 +418,7 @@ fn committed_quickstart_dataset_matches_its_spec() {
         let want = std::fs::read(base.join(name)).unwrap_or_default();
         assert!(
             std::fs::read(p).unwrap() == want,
-            "datasets/quickstart/{name} is not what spec.toml generates: MAXIMUS_UPDATE_FIXTURES=1 cargo test --test synth rewrites it"
+            "datasets/quickstart/{name} is not what spec.toml generates: MAXIMUS_UPDATE_FIXTURES=1 cargo test --test it synth:: rewrites it"
         );
     }
     let total: u64 = files

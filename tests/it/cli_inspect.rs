@@ -2,8 +2,6 @@
 //! warnings and errors for damaged or foreign input, stdin and gzip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use assert_cmd::Command;
 use std::io::Write;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! exact floats), reproducibility, and the train/eval/score commands.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use maximus_sim::dataset::table::{self, NonFinite};

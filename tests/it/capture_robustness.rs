@@ -4,7 +4,7 @@
 //! before n. This is the in-suite stand-in for the `fuzz/` target.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use maximus_sim::capture::{CaptureReader, read_packets};
 use proptest::prelude::*;

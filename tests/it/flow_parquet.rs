@@ -2,7 +2,7 @@
 //! the same bytes for any thread count.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use polars::prelude::*;

@@ -3,7 +3,7 @@
 //! writers, read back and decoded, and must equal what was built, field by field.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{Expect, build_frame};
 use maximus_sim::capture::writer::{PcapNgWriter, PcapWriter};

@@ -4,7 +4,7 @@
 //! longer matches the recipe; `MAXIMUS_UPDATE_FIXTURES=1` rewrites it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::build_frame;
 use maximus_sim::capture::writer::PcapWriter;

@@ -3,7 +3,7 @@
 //! count, and the damaged/odd files give their documented outcome.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use maximus_sim::capture::{self, CaptureError, Drop, Layer};
 use std::collections::BTreeMap;
