@@ -26,6 +26,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod config;
 pub mod dataset;
 pub mod flow;
 pub mod model;

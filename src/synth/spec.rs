@@ -15,9 +15,10 @@
 //! attack, are not scaled).
 
 use super::dist::{Dist, Family};
+pub use crate::config::ConfigIssue as SpecIssue;
+use crate::config::{Issues, parse_toml};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::Ipv4Addr;
 use toml::Spanned;
 
@@ -516,60 +517,6 @@ pub struct Overrides {
 
 // ------------------------------------------------------------------ issues
 
-/// One problem of a spec: where it is and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecIssue {
-    /// 1-based line and column (0 when the problem has no place in the text).
-    pub line: usize,
-    pub column: usize,
-    /// Key path, e.g. `campaign[0].step[1].rate`.
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for SpecIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "line {}, column {}: `{}`: {}",
-            self.line, self.column, self.key, self.message
-        )
-    }
-}
-
-/// Collects issues against the source text.
-struct Issues<'a> {
-    text: &'a str,
-    list: Vec<SpecIssue>,
-}
-
-impl<'a> Issues<'a> {
-    fn at(&mut self, span: std::ops::Range<usize>, key: impl Into<String>, msg: impl Into<String>) {
-        let (line, column) = line_col(self.text, span.start);
-        self.list.push(SpecIssue {
-            line,
-            column,
-            key: key.into(),
-            message: msg.into(),
-        });
-    }
-}
-
-/// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text.as_bytes()[..offset];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let col_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    let column = text[col_start..offset].chars().count() + 1;
-    (line, column)
-}
-
-// ------------------------------------------------------------------ raw
-
 #[derive(Debug, Deserialize)]
 struct RawSpec {
     capture: Option<Spanned<RawCapture>>,
@@ -724,119 +671,17 @@ impl RawStep {
 
 /// Parse and validate a spec. `path` is only used in messages.
 pub fn parse(path: &str, text: &str, ov: Overrides) -> Result<SynthSpec, Vec<SpecIssue>> {
-    let mut issues = Issues {
-        text,
-        list: Vec::new(),
+    let mut issues = Issues::new(text);
+    let unknown_hint = "unknown key (see datasets/quickstart/spec.toml for the keys of each table)";
+    let Some(raw) = parse_toml::<RawSpec>(&mut issues, unknown_hint) else {
+        return Err(issues.into_sorted());
     };
-    let tree = match toml::de::DeTable::parse(text) {
-        Ok(t) => t,
-        Err(e) => {
-            let span = e.span().unwrap_or(0..0);
-            issues.at(span, "", format!("TOML syntax: {}", e.message()));
-            return Err(issues.list);
-        }
-    };
-    let mut unknown: Vec<Vec<PathPart>> = Vec::new();
-    let de = toml::de::Deserializer::from(tree.clone());
-    let raw: RawSpec = match serde_ignored::deserialize(de, |p| unknown.push(path_parts(&p))) {
-        Ok(r) => r,
-        Err(e) => {
-            let span = e.span().unwrap_or(0..0);
-            issues.at(span, "", e.message().to_string());
-            return Err(issues.list);
-        }
-    };
-    for parts in &unknown {
-        let (span, key) = locate(&tree, parts);
-        issues.at(
-            span,
-            key,
-            "unknown key (see datasets/quickstart/spec.toml for the keys of each table)",
-        );
-    }
     let spec = validate(path, raw, ov, &mut issues);
-    if issues.list.is_empty() {
+    if issues.is_empty() {
         spec.ok_or_else(Vec::new)
     } else {
-        issues.list.sort_by_key(|i| (i.line, i.column));
-        Err(issues.list)
+        Err(issues.into_sorted())
     }
-}
-
-#[derive(Debug, Clone)]
-enum PathPart {
-    Key(String),
-    Index(usize),
-}
-
-fn path_parts(p: &serde_ignored::Path) -> Vec<PathPart> {
-    let mut out = Vec::new();
-    let mut cur = p;
-    loop {
-        match cur {
-            serde_ignored::Path::Root => break,
-            serde_ignored::Path::Seq { parent, index } => {
-                out.push(PathPart::Index(*index));
-                cur = parent;
-            }
-            serde_ignored::Path::Map { parent, key } => {
-                // `toml::Spanned` wraps values in a map of private keys.
-                if !key.starts_with("$__serde_spanned_private") {
-                    out.push(PathPart::Key(key.clone()));
-                }
-                cur = parent;
-            }
-            serde_ignored::Path::Some { parent }
-            | serde_ignored::Path::NewtypeStruct { parent }
-            | serde_ignored::Path::NewtypeVariant { parent } => cur = parent,
-        }
-    }
-    out.reverse();
-    out
-}
-
-/// The span of the key at `parts` (the deepest part that exists) and its
-/// printable path.
-fn locate(
-    tree: &Spanned<toml::de::DeTable<'_>>,
-    parts: &[PathPart],
-) -> (std::ops::Range<usize>, String) {
-    use toml::de::DeValue;
-    let mut key = String::new();
-    let mut span = tree.span();
-    let mut table: Option<&toml::de::DeTable<'_>> = Some(tree.get_ref());
-    let mut array: Option<&toml::de::DeArray<'_>> = None;
-    for part in parts {
-        let next: Option<&Spanned<DeValue<'_>>> = match part {
-            PathPart::Key(k) => {
-                if !key.is_empty() {
-                    key.push('.');
-                }
-                key.push_str(k);
-                let found = table.and_then(|t| t.iter().find(|(name, _)| name.get_ref() == k));
-                if let Some((name, _)) = found {
-                    span = name.span();
-                }
-                found.map(|(_, v)| v)
-            }
-            PathPart::Index(i) => {
-                key.push_str(&format!("[{i}]"));
-                array.and_then(|a| a.get(*i))
-            }
-        };
-        let Some(v) = next else { break };
-        if matches!(part, PathPart::Index(_)) {
-            span = v.span();
-        }
-        table = None;
-        array = None;
-        match v.get_ref() {
-            DeValue::Table(t) => table = Some(t),
-            DeValue::Array(a) => array = Some(a),
-            _ => {}
-        }
-    }
-    (span, key)
 }
 
 fn parse_duration_us(d: &RawDuration) -> Result<i64, String> {
