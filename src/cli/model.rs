@@ -3,7 +3,7 @@
 use super::{CliError, exit};
 use crate::dataset::DatasetError;
 use crate::dataset::table::{self, FeatureTable, NonFinite};
-use crate::model::{self, ModelError, ModelFile, TrainOptions};
+use crate::model::{self, Balance, ModelError, ModelFile, TrainOptions};
 use clap::Args;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -37,17 +37,18 @@ pub struct TrainArgs {
     #[arg(long, long_help = DATA_HELP)]
     pub data: PathBuf,
     /// Algorithm: rf (random forest), dt (decision tree), lr (multinomial
-    /// logistic regression, linfa) or kmeans (anomaly baseline trained on
-    /// BENIGN rows only, linfa k-means; its threshold leaves `fpr` of the
-    /// held-out benign rows above it).
+    /// logistic regression, linfa), nb (Gaussian naive Bayes, linfa) or
+    /// kmeans (anomaly baseline trained on BENIGN rows only, linfa k-means;
+    /// its threshold leaves `fpr` of the held-out benign rows above it).
     #[arg(long, default_value = "rf")]
     pub model: String,
     /// Hyperparameter, repeatable. rf/dt: n_trees (rf, default 100),
     /// max_depth (none), min_samples_split (2), min_samples_leaf (1),
     /// max_features (sqrt for rf, all for dt; or a count). lr: alpha (L2,
-    /// 1.0), max_iterations (200), log1p (true). kmeans: k (8), fpr (0.01),
-    /// log1p (true). Features are standardised on the training rows (after
-    /// a sign-keeping log1p when log1p=true) for lr and kmeans.
+    /// 1.0), max_iterations (200), log1p (true). nb: var_smoothing (1e-9),
+    /// log1p (true). kmeans: k (8), fpr (0.01), log1p (true). Features are
+    /// standardised on the training rows (after a sign-keeping log1p when
+    /// log1p=true) for lr, nb and kmeans.
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
     /// Seed of the split and of every tree; same data + seed = same model
@@ -55,10 +56,18 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Stratified held-out fraction for validation metrics (0 = none).
-    #[arg(long, default_value_t = 0.2)]
-    pub validation: f64,
-    /// Class imbalance: none, or weights (each class weighted inversely to
-    /// its frequency).
+    /// Default 0.2, or 0 with --cv (the model then learns every row), but
+    /// kmeans always keeps a benign share to set its threshold on.
+    #[arg(long)]
+    pub validation: Option<f64>,
+    /// Stratified k-fold cross-validation first: k models, each trained on
+    /// k-1 folds and scored on the last; the per-fold scores, mean and
+    /// standard deviation are printed and kept in the model file.
+    #[arg(long, value_name = "K")]
+    pub cv: Option<u32>,
+    /// Class imbalance: none; undersample (classes above the median class
+    /// size cut to it at random, seeded; any supervised model); weights
+    /// (each class weighted inversely to its frequency; rf and dt).
     #[arg(long, value_enum, default_value = "none")]
     pub balance: BalanceArg,
     /// Infinity/NaN/empty cells: drop the row, zero them, or clip them to
@@ -73,7 +82,18 @@ pub struct TrainArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BalanceArg {
     None,
+    Undersample,
     Weights,
+}
+
+impl From<BalanceArg> for Balance {
+    fn from(b: BalanceArg) -> Balance {
+        match b {
+            BalanceArg::None => Balance::None,
+            BalanceArg::Undersample => Balance::Undersample,
+            BalanceArg::Weights => Balance::Weights,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -165,7 +185,11 @@ fn load(path: &Path, nf: NonFiniteArg) -> Result<FeatureTable, CliError> {
 }
 
 pub fn train(a: &TrainArgs) -> Result<i32, CliError> {
-    if !(0.0..0.9).contains(&a.validation) {
+    let validation = a.validation.unwrap_or(match a.cv {
+        Some(_) if a.model != "kmeans" => 0.0,
+        _ => 0.2,
+    });
+    if !(0.0..0.9).contains(&validation) {
         return Err(CliError::new(
             exit::USAGE,
             "--validation must be in [0, 0.9)",
@@ -176,11 +200,20 @@ pub fn train(a: &TrainArgs) -> Result<i32, CliError> {
         algorithm: a.model.clone(),
         params: a.params.iter().cloned().collect::<BTreeMap<_, _>>(),
         seed: a.seed,
-        validation: a.validation,
-        balance: a.balance == BalanceArg::Weights,
+        validation,
+        balance: a.balance.into(),
     };
     let started = std::time::Instant::now();
-    let m = model::train(&t, &opts).map_err(model_err)?;
+    let cv = match a.cv {
+        Some(k) => {
+            let cv = model::cross_validate(&t, &opts, k).map_err(model_err)?;
+            eprint!("{}", cv.summary());
+            Some(cv)
+        }
+        None => None,
+    };
+    let mut m = model::train(&t, &opts).map_err(model_err)?;
+    m.cross_validation = cv;
     m.write(&a.output).map_err(model_err)?;
     eprintln!(
         "trained {} on {} rows x {} features, {} classes in {:.2} s -> {}",

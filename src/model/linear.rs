@@ -1,6 +1,6 @@
-//! linfa models: multinomial logistic regression (linfa-logistic) and the
-//! k-means behavioural baseline (linfa-clustering), with the preprocessing
-//! they need.
+//! linfa models: multinomial logistic regression (linfa-logistic), Gaussian
+//! naive Bayes (linfa-bayes) and the k-means behavioural baseline
+//! (linfa-clustering), with the preprocessing they need.
 //!
 //! Takes the training matrix and class ids; gives plain parameter structs
 //! (no linfa or ndarray type leaves this file): standardisation means and
@@ -221,6 +221,103 @@ impl Baseline {
     }
 }
 
+/// A fitted Gaussian naive Bayes (linfa-bayes): per class a prior and a
+/// mean and variance per (scaled) feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bayes {
+    pub scaler: Scaler,
+    /// Our class id of each fitted class, ascending.
+    pub classes: Vec<u32>,
+    pub log_prior: Vec<f64>,
+    /// `classes x d`, row-major.
+    pub theta: Vec<f64>,
+    /// Variances (smoothed), `classes x d`.
+    pub sigma: Vec<f64>,
+}
+
+/// linfa-bayes' model as serde sees it (its fields are private): the
+/// parameters are read back from its serialised form, class by class.
+#[derive(Deserialize)]
+struct LinfaNb {
+    class_info: std::collections::BTreeMap<usize, LinfaNbClass>,
+}
+
+#[derive(Deserialize)]
+struct LinfaNbClass {
+    prior: f64,
+    theta: LinfaArray,
+    sigma: LinfaArray,
+}
+
+#[derive(Deserialize)]
+struct LinfaArray {
+    data: Vec<f64>,
+}
+
+impl Bayes {
+    pub fn fit(
+        x: &[f64],
+        d: usize,
+        y: &[u32],
+        rows: &[u32],
+        log1p: bool,
+        var_smoothing: f64,
+    ) -> Result<Bayes, String> {
+        let scaler = Scaler::fit(x, d, rows, log1p);
+        let xs = scaler.matrix(x, d, rows);
+        let ys: Array1<usize> = rows.iter().map(|&r| y[r as usize] as usize).collect();
+        let ds = Dataset::new(xs, ys);
+        let m = linfa_bayes::GaussianNb::params()
+            .var_smoothing(var_smoothing)
+            .fit(&ds)
+            .map_err(|e| format!("naive Bayes did not fit: {e}"))?;
+        let value = serde_json::to_value(&m).map_err(|e| e.to_string())?;
+        let nb: LinfaNb = serde_json::from_value(value)
+            .map_err(|e| format!("linfa-bayes model not understood: {e}"))?;
+        let mut b = Bayes {
+            scaler,
+            classes: Vec::new(),
+            log_prior: Vec::new(),
+            theta: Vec::new(),
+            sigma: Vec::new(),
+        };
+        for (c, info) in nb.class_info {
+            if info.theta.data.len() != d || info.sigma.data.len() != d {
+                return Err("linfa-bayes gave parameters of the wrong width".into());
+            }
+            b.classes.push(c as u32);
+            b.log_prior.push(info.prior.ln());
+            b.theta.extend(info.theta.data);
+            b.sigma.extend(info.sigma.data);
+        }
+        Ok(b)
+    }
+
+    /// Class probabilities (indexed by our class ids) into `out`: the
+    /// joint log-likelihood of each class, normalised (log-sum-exp).
+    pub fn proba(&self, row: &[f64], scratch: &mut Vec<f64>, out: &mut [f64]) {
+        self.scaler.apply(row, scratch);
+        let d = scratch.len();
+        let mut z = Vec::with_capacity(self.classes.len());
+        for k in 0..self.classes.len() {
+            let th = &self.theta[k * d..(k + 1) * d];
+            let sg = &self.sigma[k * d..(k + 1) * d];
+            let mut s = self.log_prior[k];
+            for j in 0..d {
+                let diff = scratch[j] - th[j];
+                s -= 0.5 * ((2.0 * std::f64::consts::PI * sg[j]).ln() + diff * diff / sg[j]);
+            }
+            z.push(s);
+        }
+        let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = z.iter().map(|v| (v - m).exp()).sum();
+        out.iter_mut().for_each(|o| *o = 0.0);
+        for (k, v) in z.iter().enumerate() {
+            out[self.classes[k] as usize] = (v - m).exp() / sum;
+        }
+    }
+}
+
 /// ChaCha8 seeded from a u64 for linfa's rand-0.8 APIs.
 trait FromSeedU64 {
     fn from_seed_u64(seed: u64) -> Self;
@@ -277,5 +374,41 @@ mod tests {
         assert!(p[1] > 0.5);
         let again = Baseline::fit(&x, 2, &train, &cal, 4, 0.05, false, 3).unwrap();
         assert_eq!(b, again);
+    }
+
+    #[test]
+    fn naive_bayes_gives_linfa_bayes_probabilities() {
+        use linfa_bayes::NaiveBayes;
+        let mut r = Rng::stream(2, "nb");
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for i in 0..600u32 {
+            let c = i % 3;
+            x.extend([
+                f64::from(c) * 2.0 + r.normal(),
+                r.normal() * f64::from(c + 1),
+            ]);
+            y.push(c * 2); // class ids need not be contiguous
+        }
+        let rows: Vec<u32> = (0..600).collect();
+        let b = Bayes::fit(&x, 2, &y, &rows, false, 1e-9).unwrap();
+        assert_eq!(b.classes, [0, 2, 4]);
+        // linfa-bayes itself on the same scaled rows.
+        let xs = b.scaler.matrix(&x, 2, &rows);
+        let ys: Array1<usize> = y.iter().map(|&c| c as usize).collect();
+        let m = linfa_bayes::GaussianNb::params()
+            .fit(&Dataset::new(xs.clone(), ys))
+            .unwrap();
+        let (want, order) = m.predict_proba(xs.view());
+        assert_eq!(order, [&0usize, &2, &4]);
+        let (mut s, mut p) = (Vec::new(), [0.0; 5]);
+        let mut right = 0;
+        for i in 0..600usize {
+            b.proba(&x[i * 2..i * 2 + 2], &mut s, &mut p);
+            for (k, c) in [0usize, 2, 4].iter().enumerate() {
+                assert!((p[*c] - want[[i, k]]).abs() < 1e-9, "row {i} class {c}");
+            }
+            right += usize::from(super::super::argmax(&p) as u32 == y[i]);
+        }
+        assert!(right > 450, "{right} of 600 right");
     }
 }

@@ -6,10 +6,15 @@
 //! hyperparameters, the ordered feature list, the label map, the training
 //! data's fingerprint and class counts, and validation metrics.
 //!
-//! Algorithms today: `dt` (one CART tree) and `rf` (a random forest of
-//! CART trees on bootstrap samples with a random feature subset per split,
-//! trained in parallel with rayon and averaged by probability). Trees are
-//! our own deterministic learner ([`cart`], which says why not linfa-trees).
+//! Algorithms: `dt` (one CART tree) and `rf` (a random forest of CART trees
+//! on bootstrap samples with a random feature subset per split, trained in
+//! parallel with rayon and averaged by probability; trees are our own
+//! deterministic learner, [`cart`] says why not linfa-trees), `lr`
+//! (multinomial logistic regression), `nb` (Gaussian naive Bayes) and
+//! `kmeans` (the benign-only anomaly baseline), the last three through
+//! linfa ([`linear`]). Training can hold out a stratified validation split,
+//! cross-validate on stratified folds ([`cross_validate`]) and balance
+//! classes ([`Balance`]); [`sweep`] searches hyperparameters.
 //! Same data, parameters and seed give the same model file and the same
 //! scores whatever the thread count: each tree draws from its own named
 //! stream and the trees are collected in index order.
@@ -38,7 +43,7 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error(
-        "unknown model `{0}`: expected rf (random forest), dt (decision tree), lr (logistic regression) or kmeans (anomaly baseline)"
+        "unknown model `{0}`: expected rf (random forest), dt (decision tree), lr (logistic regression), nb (Gaussian naive Bayes) or kmeans (anomaly baseline)"
     )]
     UnknownAlgorithm(String),
     #[error("parameter `{name}`: {message}")]
@@ -74,6 +79,7 @@ pub enum Fitted {
     Tree { tree: Tree },
     Forest { trees: Vec<Tree> },
     Logistic { lr: linear::Logistic },
+    Bayes { nb: linear::Bayes },
     Baseline { baseline: linear::Baseline },
 }
 
@@ -83,6 +89,7 @@ impl Detector for Fitted {
             Fitted::Tree { tree } => tree.classes as usize,
             Fitted::Forest { trees } => trees.first().map_or(0, |t| t.classes as usize),
             Fitted::Logistic { lr } => lr.classes.iter().max().map_or(0, |m| *m as usize + 1),
+            Fitted::Bayes { nb } => nb.classes.iter().max().map_or(0, |m| *m as usize + 1),
             Fitted::Baseline { .. } => 2,
         }
     }
@@ -98,6 +105,7 @@ impl Detector for Fitted {
                 }
             }
             Fitted::Logistic { lr } => lr.proba(row, &mut Vec::with_capacity(row.len()), out),
+            Fitted::Bayes { nb } => nb.proba(row, &mut Vec::with_capacity(row.len()), out),
             Fitted::Baseline { baseline } => {
                 baseline.proba(row, &mut Vec::with_capacity(row.len()), out)
             }
@@ -132,6 +140,9 @@ pub struct ModelFile {
     pub anomaly: bool,
     pub training: TrainingInfo,
     pub validation: Option<metrics::Evaluation>,
+    /// `train --cv k`: scores of k models trained on k-1 folds each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_validation: Option<CrossValidation>,
     pub model: Fitted,
 }
 
@@ -217,8 +228,30 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Held-out fraction for validation (stratified); 0 trains on all.
     pub validation: f64,
-    /// Weight classes inversely to their frequency.
-    pub balance: bool,
+    pub balance: Balance,
+}
+
+/// How class imbalance is handled in training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Balance {
+    /// Every training row counts once.
+    #[default]
+    None,
+    /// Classes with more training rows than the median class are cut, at
+    /// random (seeded), to the median class's count. Any supervised model.
+    Undersample,
+    /// Each class weighted inversely to its frequency (trees only).
+    Weights,
+}
+
+impl Balance {
+    pub fn name(self) -> &'static str {
+        match self {
+            Balance::None => "none",
+            Balance::Undersample => "undersample",
+            Balance::Weights => "weights",
+        }
+    }
 }
 
 /// Validated hyperparameters.
@@ -320,7 +353,6 @@ fn hyper(o: &TrainOptions, d: usize) -> Result<(Hyper, BTreeMap<String, String>)
     if forest {
         used.insert("n_trees".into(), h.n_trees.to_string());
     }
-    used.insert("balance".into(), o.balance.to_string());
     Ok((h, used))
 }
 
@@ -390,8 +422,16 @@ pub fn class_ids(labels: &[String], classes: &[String]) -> Vec<Option<u32>> {
         .collect()
 }
 
-/// Train a model on a labelled table.
-pub fn train(t: &FeatureTable, o: &TrainOptions) -> Result<ModelFile, ModelError> {
+/// A labelled table's classes, as training sees them.
+struct Prepared {
+    classes: Vec<String>,
+    benign: Option<u32>,
+    /// Class id of each row.
+    y: Vec<u32>,
+    counts: BTreeMap<String, u64>,
+}
+
+fn prepare(t: &FeatureTable) -> Result<Prepared, ModelError> {
     if t.rows() == 0 {
         return Err(ModelError::Data(format!(
             "{}: no rows to train on",
@@ -418,35 +458,151 @@ pub fn train(t: &FeatureTable, o: &TrainOptions) -> Result<ModelFile, ModelError
         .into_iter()
         .map(|c| c.unwrap_or(0))
         .collect();
-    let (train_rows, val_rows) = stratified_split(&y, classes.len(), o.validation, o.seed);
-    let (model, params, classes, benign, anomaly) = match o.algorithm.as_str() {
-        "rf" | "dt" => {
-            let (m, p) = fit_trees(t, o, &y, &classes, &train_rows)?;
-            (m, p, classes, benign, false)
+    Ok(Prepared {
+        classes,
+        benign,
+        y,
+        counts,
+    })
+}
+
+/// True for the unsupervised anomaly baseline.
+fn is_anomaly(algorithm: &str) -> bool {
+    algorithm == "kmeans"
+}
+
+/// The balancing `o` asks for is one its algorithm allows.
+fn check_balance(o: &TrainOptions) -> Result<(), ModelError> {
+    let bad = match (o.balance, o.algorithm.as_str()) {
+        (Balance::None, _) => None,
+        (Balance::Weights, "rf" | "dt") => None,
+        (Balance::Undersample, "rf" | "dt" | "lr" | "nb") => None,
+        (Balance::Weights, "lr" | "nb") => Some("class weights are for rf and dt; use undersample"),
+        (_, "kmeans") => Some("the anomaly baseline learns benign rows only: nothing to balance"),
+        _ => None,
+    };
+    match bad {
+        Some(m) => Err(ModelError::Param {
+            name: "balance".into(),
+            message: format!("`{}` with `{}`: {m}", o.balance.name(), o.algorithm),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Cut every class above the median class count down to it, at random.
+fn undersample(y: &[u32], classes: usize, rows: &[u32], seed: u64) -> Vec<u32> {
+    let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); classes];
+    for &r in rows {
+        by_class[y[r as usize] as usize].push(r);
+    }
+    let mut sizes: Vec<usize> = by_class.iter().map(Vec::len).filter(|&n| n > 0).collect();
+    sizes.sort_unstable();
+    let cap = sizes.get(sizes.len() / 2).copied().unwrap_or(0).max(1);
+    let mut out = Vec::with_capacity(rows.len());
+    for (c, mut rs) in by_class.into_iter().enumerate() {
+        if rs.len() > cap {
+            let mut rng = Rng::stream(seed, &format!("undersample/{c}"));
+            for i in 0..cap {
+                let j = i + rng.below((rs.len() - i) as u64) as usize;
+                rs.swap(i, j);
+            }
+            rs.truncate(cap);
         }
-        "lr" | "kmeans" => fit_linear(t, o, &y, classes, benign, &train_rows, &val_rows)?,
+        out.extend(rs);
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Fit `o`'s algorithm on `train_rows` (`calibrate`: held-out rows the
+/// anomaly baseline sets its threshold on).
+fn fit_rows(
+    t: &FeatureTable,
+    o: &TrainOptions,
+    p: &Prepared,
+    train_rows: &[u32],
+    calibrate: &[u32],
+) -> Result<Fit, ModelError> {
+    check_balance(o)?;
+    let sampled;
+    let train_rows = if o.balance == Balance::Undersample {
+        sampled = undersample(&p.y, p.classes.len(), train_rows, o.seed);
+        &sampled[..]
+    } else {
+        train_rows
+    };
+    let mut fit = match o.algorithm.as_str() {
+        "rf" | "dt" => {
+            let (m, params) = fit_trees(t, o, &p.y, &p.classes, train_rows)?;
+            (m, params, p.classes.clone(), p.benign, false)
+        }
+        "lr" | "kmeans" | "nb" => fit_linear(
+            t,
+            o,
+            &p.y,
+            p.classes.clone(),
+            p.benign,
+            train_rows,
+            calibrate,
+        )?,
         other => return Err(ModelError::UnknownAlgorithm(other.into())),
     };
-    // An anomaly model is judged on benign vs anything else.
-    let y: Vec<u32> = if anomaly {
-        let b = benign_of(&t.labels, &y);
-        y.iter().map(|&c| u32::from(Some(c) != b)).collect()
+    fit.1.insert("balance".into(), o.balance.name().into());
+    Ok(fit)
+}
+
+/// Class ids as the fitted model sees them: an anomaly model knows benign
+/// (0) and anything else (1).
+fn model_y(p: &Prepared, labels: &[String], anomaly: bool) -> Vec<u32> {
+    if anomaly {
+        let b = benign_of(labels, &p.y);
+        p.y.iter().map(|&c| u32::from(Some(c) != b)).collect()
     } else {
-        y
-    };
-    let benign = if anomaly { Some(0) } else { benign };
-    let mut file = ModelFile {
+        p.y.clone()
+    }
+}
+
+/// Evaluate a fitted model on `rows` of the training table.
+fn evaluate_rows(
+    model: &Fitted,
+    t: &FeatureTable,
+    y: &[u32],
+    rows: &[u32],
+    classes: &[String],
+    benign: Option<u32>,
+) -> metrics::Evaluation {
+    let mut p = vec![0.0; classes.len()];
+    let (mut truth, mut pred, mut score) = (Vec::new(), Vec::new(), Vec::new());
+    for &r in rows {
+        model.predict_proba(t.row(r as usize), &mut p);
+        truth.push(y[r as usize]);
+        pred.push(argmax(&p) as u32);
+        score.push(benign.map_or(1.0, |b| 1.0 - p[b as usize]));
+    }
+    metrics::evaluate(classes, &truth, &pred, &score, benign)
+}
+
+/// Train a model on a labelled table.
+pub fn train(t: &FeatureTable, o: &TrainOptions) -> Result<ModelFile, ModelError> {
+    let p = prepare(t)?;
+    let (train_rows, val_rows) = stratified_split(&p.y, p.classes.len(), o.validation, o.seed);
+    let (model, params, classes, benign, anomaly) = fit_rows(t, o, &p, &train_rows, &val_rows)?;
+    let y = model_y(&p, &t.labels, anomaly);
+    let validation =
+        (!val_rows.is_empty()).then(|| evaluate_rows(&model, t, &y, &val_rows, &classes, benign));
+    Ok(ModelFile {
         schema_version: 1,
         algorithm: o.algorithm.clone(),
         params,
         features: t.features.clone(),
-        classes: classes.clone(),
+        classes,
         benign,
         anomaly,
         training: TrainingInfo {
             fingerprint: fingerprint(t),
             rows: t.rows() as u64,
-            per_class: counts,
+            per_class: p.counts,
             seed: o.seed,
             source: t.report.path.clone(),
             nonfinite: t
@@ -455,21 +611,181 @@ pub fn train(t: &FeatureTable, o: &TrainOptions) -> Result<ModelFile, ModelError
                 .map_or("zero".into(), |p| format!("{p:?}").to_lowercase()),
             validation_fraction: o.validation,
         },
-        validation: None,
+        validation,
+        cross_validation: None,
         model,
-    };
-    if !val_rows.is_empty() {
-        let mut p = vec![0.0; classes.len()];
-        let (mut truth, mut pred, mut score) = (Vec::new(), Vec::new(), Vec::new());
-        for &r in &val_rows {
-            file.model.predict_proba(t.row(r as usize), &mut p);
-            truth.push(y[r as usize]);
-            pred.push(argmax(&p) as u32);
-            score.push(benign.map_or(1.0, |b| 1.0 - p[b as usize]));
-        }
-        file.validation = Some(metrics::evaluate(&classes, &truth, &pred, &score, benign));
+    })
+}
+
+/// Stratified folds: the fold of each row (0..k), every class spread as
+/// evenly as its count allows, shuffled with `seed`.
+pub fn stratified_folds(y: &[u32], classes: usize, k: u32, seed: u64) -> Vec<u32> {
+    let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); classes];
+    for (i, &c) in y.iter().enumerate() {
+        by_class[c as usize].push(i as u32);
     }
-    Ok(file)
+    let mut fold = vec![0u32; y.len()];
+    // Classes continue where the previous one stopped, so that small
+    // classes do not all land in fold 0.
+    let mut next = 0u32;
+    for (c, mut rows) in by_class.into_iter().enumerate() {
+        let mut rng = Rng::stream(seed, &format!("cv/{c}"));
+        for i in (1..rows.len()).rev() {
+            let j = rng.below(i as u64 + 1) as usize;
+            rows.swap(i, j);
+        }
+        for r in rows {
+            fold[r as usize] = next;
+            next = (next + 1) % k;
+        }
+    }
+    fold
+}
+
+/// Scores of one cross-validation fold (or their mean or deviation).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct FoldScore {
+    pub rows: u64,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub weighted_f1: f64,
+    /// Attack vs benign, when the data has both.
+    pub roc_auc: Option<f64>,
+    pub pr_auc: Option<f64>,
+}
+
+impl FoldScore {
+    fn of(e: &metrics::Evaluation) -> FoldScore {
+        FoldScore {
+            rows: e.rows,
+            accuracy: e.accuracy,
+            macro_f1: e.macro_avg.f1,
+            weighted_f1: e.weighted_avg.f1,
+            roc_auc: e.attack_vs_benign.as_ref().map(|b| b.roc_auc),
+            pr_auc: e.attack_vs_benign.as_ref().map(|b| b.pr_auc),
+        }
+    }
+}
+
+/// `--cv k`: each fold's scores, their mean and standard deviation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossValidation {
+    pub folds: u32,
+    pub seed: u64,
+    pub per_fold: Vec<FoldScore>,
+    pub mean: FoldScore,
+    pub std: FoldScore,
+}
+
+impl CrossValidation {
+    /// One line per fold, then mean and standard deviation.
+    pub fn summary(&self) -> String {
+        let auc = |v: Option<f64>| v.map_or("-".to_string(), |a| format!("{a:.4}"));
+        let mut s = format!(
+            "{}-fold cross-validation (seed {}):\n  fold   rows  accuracy  macro F1  weighted F1  ROC AUC\n",
+            self.folds, self.seed
+        );
+        let line = |name: &str, f: &FoldScore| {
+            format!(
+                "  {name:>4} {:>6}  {:.4}    {:.4}    {:.4}       {}\n",
+                f.rows,
+                f.accuracy,
+                f.macro_f1,
+                f.weighted_f1,
+                auc(f.roc_auc)
+            )
+        };
+        for (i, f) in self.per_fold.iter().enumerate() {
+            s += &line(&i.to_string(), f);
+        }
+        s += &line("mean", &self.mean);
+        s += &line("std", &self.std);
+        s
+    }
+}
+
+/// Stratified k-fold cross-validation of `o` on `t`: k models, each trained
+/// on k-1 folds and scored on the last (the anomaly baseline sets its
+/// threshold on a stratified fifth of its k-1 folds, never on the scored
+/// fold). Folds are trained in parallel; the result does not depend on
+/// the thread count.
+pub fn cross_validate(
+    t: &FeatureTable,
+    o: &TrainOptions,
+    k: u32,
+) -> Result<CrossValidation, ModelError> {
+    let p = prepare(t)?;
+    if k < 2 || k as usize > t.rows() {
+        return Err(ModelError::Param {
+            name: "cv".into(),
+            message: format!("{k} folds: expected 2 to the number of rows ({})", t.rows()),
+        });
+    }
+    let fold = stratified_folds(&p.y, p.classes.len(), k, o.seed);
+    let anomaly = is_anomaly(&o.algorithm);
+    let scores: Vec<FoldScore> = (0..k)
+        .into_par_iter()
+        .map(|f| {
+            let (rest, test): (Vec<u32>, Vec<u32>) =
+                (0..t.rows() as u32).partition(|&r| fold[r as usize] != f);
+            let (train_rows, calibrate) = if anomaly {
+                let ry: Vec<u32> = rest.iter().map(|&r| p.y[r as usize]).collect();
+                let (a, b) = stratified_split(&ry, p.classes.len(), 0.2, o.seed);
+                let pick = |ix: Vec<u32>| ix.into_iter().map(|i| rest[i as usize]).collect();
+                (pick(a), pick(b))
+            } else {
+                (rest, Vec::new())
+            };
+            let (model, _, classes, benign, anomaly) = fit_rows(t, o, &p, &train_rows, &calibrate)?;
+            let y = model_y(&p, &t.labels, anomaly);
+            Ok(FoldScore::of(&evaluate_rows(
+                &model, t, &y, &test, &classes, benign,
+            )))
+        })
+        .collect::<Result<_, ModelError>>()?;
+    let n = f64::from(k);
+    let mean_of = |f: &dyn Fn(&FoldScore) -> f64| scores.iter().map(f).sum::<f64>() / n;
+    let std_of = |f: &dyn Fn(&FoldScore) -> f64| {
+        let m = mean_of(f);
+        (scores.iter().map(|s| (f(s) - m).powi(2)).sum::<f64>() / n).sqrt()
+    };
+    let opt = |f: fn(&FoldScore) -> Option<f64>, std: bool| -> Option<f64> {
+        scores.iter().all(|s| f(s).is_some()).then(|| {
+            let g = |s: &FoldScore| f(s).unwrap_or(0.0);
+            if std { std_of(&g) } else { mean_of(&g) }
+        })
+    };
+    let summary = |std: bool| FoldScore {
+        rows: if std {
+            0
+        } else {
+            scores.iter().map(|s| s.rows).sum::<u64>() / u64::from(k)
+        },
+        accuracy: if std {
+            std_of(&|s| s.accuracy)
+        } else {
+            mean_of(&|s| s.accuracy)
+        },
+        macro_f1: if std {
+            std_of(&|s| s.macro_f1)
+        } else {
+            mean_of(&|s| s.macro_f1)
+        },
+        weighted_f1: if std {
+            std_of(&|s| s.weighted_f1)
+        } else {
+            mean_of(&|s| s.weighted_f1)
+        },
+        roc_auc: opt(|s| s.roc_auc, std),
+        pr_auc: opt(|s| s.pr_auc, std),
+    };
+    Ok(CrossValidation {
+        folds: k,
+        seed: o.seed,
+        mean: summary(false),
+        std: summary(true),
+        per_fold: scores,
+    })
 }
 
 /// The class id of BENIGN in `y` (from the labels), if any row has it.
@@ -530,7 +846,7 @@ fn param_bool(o: &TrainOptions, name: &str, def: bool) -> Result<bool, ModelErro
     }
 }
 
-/// Logistic regression or the k-means baseline (linfa).
+/// Logistic regression, naive Bayes or the k-means baseline (linfa).
 fn fit_linear(
     t: &FeatureTable,
     o: &TrainOptions,
@@ -540,10 +856,10 @@ fn fit_linear(
     train_rows: &[u32],
     val_rows: &[u32],
 ) -> Result<Fit, ModelError> {
-    let allowed: &[&str] = if o.algorithm == "lr" {
-        &["alpha", "max_iterations", "log1p"]
-    } else {
-        &["k", "fpr", "log1p"]
+    let allowed: &[&str] = match o.algorithm.as_str() {
+        "lr" => &["alpha", "max_iterations", "log1p"],
+        "nb" => &["var_smoothing", "log1p"],
+        _ => &["k", "fpr", "log1p"],
     };
     check_params(o, allowed)?;
     let d = t.features.len();
@@ -557,6 +873,12 @@ fn fit_linear(
         let lr = linear::Logistic::fit(&t.x, d, y, train_rows, log1p, alpha, iters)
             .map_err(ModelError::Data)?;
         return Ok((Fitted::Logistic { lr }, used, classes, benign, false));
+    }
+    if o.algorithm == "nb" {
+        let vs = param_f64(o, "var_smoothing", 1e-9, 0.0, 1.0)?;
+        used.insert("var_smoothing".into(), vs.to_string());
+        let nb = linear::Bayes::fit(&t.x, d, y, train_rows, log1p, vs).map_err(ModelError::Data)?;
+        return Ok((Fitted::Bayes { nb }, used, classes, benign, false));
     }
     let Some(b) = benign else {
         return Err(ModelError::Data(format!(
@@ -604,7 +926,7 @@ fn fit_trees(
 ) -> Result<(Fitted, BTreeMap<String, String>), ModelError> {
     let d = t.features.len();
     let (h, params) = hyper(o, d)?;
-    let weights: Vec<f64> = if o.balance {
+    let weights: Vec<f64> = if o.balance == Balance::Weights {
         let mut n = vec![0u64; classes.len()];
         for &r in train_rows {
             n[y[r as usize] as usize] += 1;
@@ -738,7 +1060,7 @@ mod tests {
                 .collect(),
             seed: 5,
             validation: 0.2,
-            balance: false,
+            balance: Balance::None,
         }
     }
 
@@ -826,5 +1148,81 @@ mod tests {
             assert!(va.iter().any(|&r| y[r as usize] == c));
         }
         assert_eq!(stratified_split(&y, 3, 0.2, 1), (tr, va));
+    }
+
+    #[test]
+    fn naive_bayes_trains_through_the_common_path() {
+        let t = table(1500, 6);
+        let nb = train(&t, &opts("nb")).unwrap();
+        assert!(matches!(nb.model, Fitted::Bayes { .. }));
+        let v = nb.validation.as_ref().unwrap();
+        assert!(v.macro_avg.f1 > 0.7, "{}", v.markdown("nb"));
+        let again = train(&t, &opts("nb")).unwrap();
+        assert_eq!(
+            serde_json::to_string(&nb).unwrap(),
+            serde_json::to_string(&again).unwrap()
+        );
+        let mut o = opts("nb");
+        o.params.insert("alpha".into(), "1".into());
+        assert!(train(&t, &o).unwrap_err().to_string().contains("alpha"));
+    }
+
+    #[test]
+    fn undersampling_cuts_big_classes_to_the_median_and_weights_are_trees_only() {
+        // Class sizes 100, 30, 10: the median is 30.
+        let y: Vec<u32> = (0..140u32)
+            .map(|i| match i {
+                0..100 => 0,
+                100..130 => 1,
+                _ => 2,
+            })
+            .collect();
+        let rows: Vec<u32> = (0..140).collect();
+        let kept = undersample(&y, 3, &rows, 4);
+        let count = |c| kept.iter().filter(|&&r| y[r as usize] == c).count();
+        assert_eq!((count(0), count(1), count(2)), (30, 30, 10));
+        assert!(kept.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(kept, undersample(&y, 3, &rows, 4));
+        assert_ne!(kept, undersample(&y, 3, &rows, 5));
+
+        let t = table(600, 7);
+        let mut o = opts("lr");
+        o.balance = Balance::Weights;
+        let e = train(&t, &o).unwrap_err().to_string();
+        assert!(e.contains("balance") && e.contains("undersample"), "{e}");
+        o.balance = Balance::Undersample;
+        let m = train(&t, &o).unwrap();
+        assert_eq!(m.params["balance"], "undersample");
+        let mut o = opts("kmeans");
+        o.balance = Balance::Undersample;
+        assert!(train(&t, &o).unwrap_err().to_string().contains("balance"));
+    }
+
+    #[test]
+    fn cross_validation_is_stratified_and_the_same_on_any_thread_count() {
+        let y: Vec<u32> = (0..103).map(|i| u32::from(i % 10 == 0)).collect();
+        let folds = stratified_folds(&y, 2, 5, 3);
+        for f in 0..5 {
+            let n = folds.iter().filter(|&&x| x == f).count();
+            let pos = (0..103).filter(|&i| folds[i] == f && y[i] == 1).count();
+            assert!((20..=21).contains(&n), "fold {f}: {n} rows");
+            assert!((2..=3).contains(&pos), "fold {f}: {pos} positives");
+        }
+        let t = table(1000, 8);
+        let o = opts("rf");
+        let cv = cross_validate(&t, &o, 4).unwrap();
+        assert_eq!(cv.per_fold.len(), 4);
+        assert_eq!(cv.per_fold.iter().map(|f| f.rows).sum::<u64>(), 1000);
+        assert!(cv.mean.macro_f1 > 0.95, "{}", cv.summary());
+        assert!(cv.std.macro_f1 < 0.05);
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        assert_eq!(one.install(|| cross_validate(&t, &o, 4).unwrap()), cv);
+        // The baseline's threshold is set inside the training folds.
+        let km = cross_validate(&t, &opts("kmeans"), 3).unwrap();
+        assert!(km.mean.roc_auc.unwrap() > 0.8, "{}", km.summary());
+        assert!(cross_validate(&t, &o, 1).is_err());
     }
 }

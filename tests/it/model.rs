@@ -6,7 +6,7 @@ use crate::common;
 
 use assert_cmd::Command;
 use maximus_sim::dataset::table::{self, NonFinite};
-use maximus_sim::model::{self, TrainOptions};
+use maximus_sim::model::{self, Balance, TrainOptions};
 use std::collections::BTreeMap;
 
 fn opts(alg: &str, seed: u64) -> TrainOptions {
@@ -15,7 +15,7 @@ fn opts(alg: &str, seed: u64) -> TrainOptions {
         params: BTreeMap::new(),
         seed,
         validation: 0.2,
-        balance: false,
+        balance: Balance::None,
     }
 }
 
