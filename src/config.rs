@@ -98,6 +98,24 @@ pub fn parse_toml<T: DeserializeOwned>(issues: &mut Issues<'_>, unknown_hint: &s
     Some(raw)
 }
 
+/// "`path`: N problems in the `what`:" and one `path:line:col: `key`: message`
+/// line per issue.
+pub fn format_issues(path: &str, what: &str, issues: &[ConfigIssue]) -> String {
+    let mut s = format!(
+        "{path}: {} problem{} in the {what}:",
+        issues.len(),
+        if issues.len() == 1 { "" } else { "s" }
+    );
+    for i in issues {
+        s.push_str(&format!("\n  {path}:{}:{}: ", i.line, i.column));
+        if !i.key.is_empty() {
+            s.push_str(&format!("`{}`: ", i.key));
+        }
+        s.push_str(&i.message);
+    }
+    s
+}
+
 /// 1-based line and column of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());

@@ -30,10 +30,12 @@ pub enum Command {
     Flows(flows::FlowsArgs),
     /// Generate labelled traffic from a spec: a capture, labels.csv, timeline.json.
     Synth(synth::SynthArgs),
-    /// Train a detector (random forest or decision tree) on labelled flow features.
+    /// Train a detector (rf, dt, lr, nb, or the kmeans anomaly baseline) on labelled flow features.
     Train(model::TrainArgs),
     /// Evaluate a model on labelled flow features: metrics.json + metrics.md.
     Eval(model::EvalArgs),
+    /// Grid or random search over hyperparameters: a table sorted by a metric.
+    Sweep(model::SweepArgs),
     /// Score flow features with a model: predicted class, confidence, attack score.
     Score(model::ScoreArgs),
     /// Panic on purpose, to test the internal-error path (exit 70).
@@ -115,6 +117,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Train(args) => model::train(&args),
         Command::Eval(args) => model::eval(&args),
         Command::Score(args) => model::score(&args),
+        Command::Sweep(args) => model::sweep(&args),
         Command::DebugPanic => panic!("debug-panic requested"),
     }
 }

@@ -1,4 +1,4 @@
-//! `maximus-sim train`, `score`, `eval`: models on flow feature CSVs.
+//! `maximus-sim train`, `score`, `eval`, `sweep`: models on flow features.
 
 use super::{CliError, exit};
 use crate::dataset::DatasetError;
@@ -6,7 +6,7 @@ use crate::dataset::table::{self, FeatureTable, NonFinite};
 use crate::model::{self, Balance, ModelError, ModelFile, TrainOptions};
 use clap::Args;
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 const DATA_HELP: &str = "Flow features, CSV or Parquet (detected by content): `maximus-sim flows --labels` output (any profile), \
@@ -286,5 +286,138 @@ pub fn score(a: &ScoreArgs) -> Result<i32, CliError> {
     }
     w.flush().map_err(ioe)?;
     eprintln!("scored {} rows -> {}", pred.len(), a.output.display());
+    Ok(exit::OK)
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The grid file (TOML): data, test, metric, seed, validation, cv,
+    /// balance, nonfinite, and one [[search]] per model with its
+    /// [search.params] (a value, a list of values, or for random search a
+    /// range { min, max, log, int }). See `maximus-sim sweep --help` and the
+    /// README; every problem of the file is listed with line and key.
+    #[arg(long)]
+    pub grid: PathBuf,
+    /// Training data (overrides the grid's `data`).
+    #[arg(long, long_help = DATA_HELP)]
+    pub data: Option<PathBuf>,
+    /// Test data to score every configuration on (overrides the grid's
+    /// `test`); without it, the held-out split or the folds are scored.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// Output folder: sweep.csv, sweep.md, and best-model.json (the best
+    /// configuration's model, trained again; the same bytes as in the sweep).
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+pub fn sweep(a: &SweepArgs) -> Result<i32, CliError> {
+    use crate::model::sweep as sw;
+    let text = std::fs::read_to_string(&a.grid).map_err(|e| {
+        CliError::new(
+            exit::NO_INPUT,
+            format!("cannot read grid {}: {e}", a.grid.display()),
+        )
+    })?;
+    let base = a.grid.parent().unwrap_or(Path::new("."));
+    let mut spec = sw::parse(&text, base).map_err(|issues| {
+        CliError::new(
+            exit::DATA_ERR,
+            crate::config::format_issues(&a.grid.display().to_string(), "sweep grid", &issues),
+        )
+    })?;
+    if let Some(d) = &a.data {
+        spec.data = Some(d.clone());
+    }
+    if let Some(t) = &a.test {
+        spec.test = Some(t.clone());
+    }
+    let Some(data) = spec.data.clone() else {
+        return Err(CliError::new(
+            exit::USAGE,
+            format!(
+                "{}: no training data: set `data = \"flows.csv\"` in the grid or pass --data",
+                a.grid.display()
+            ),
+        ));
+    };
+    let nf = match spec.nonfinite {
+        NonFinite::Drop => NonFiniteArg::Drop,
+        NonFinite::Zero => NonFiniteArg::Zero,
+        NonFinite::Clip => NonFiniteArg::Clip,
+    };
+    let train = load(&data, nf)?;
+    let test = match &spec.test {
+        Some(t) => Some(load(t, nf)?),
+        None => None,
+    };
+    let n = sw::configs(&spec).len();
+    let bar = if std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(n as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "sweep [{elapsed_precise}] {wide_bar} {pos}/{len} configurations (ETA {eta})",
+        ) {
+            b.set_style(style);
+        }
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let started = std::time::Instant::now();
+    let rows = sw::run(&spec, &train, test.as_ref(), &|| bar.inc(1));
+    bar.finish_and_clear();
+    let ioe = |p: &Path| {
+        let p = p.display().to_string();
+        move |e: std::io::Error| CliError::new(exit::IO_ERR, format!("cannot write {p}: {e}"))
+    };
+    std::fs::create_dir_all(&a.output).map_err(ioe(&a.output))?;
+    let csv = a.output.join("sweep.csv");
+    let md = a.output.join("sweep.md");
+    std::fs::write(&csv, sw::csv(&rows)).map_err(ioe(&csv))?;
+    std::fs::write(&md, sw::markdown(&spec, &rows, &data.display().to_string()))
+        .map_err(ioe(&md))?;
+    let failed: Vec<&sw::SweepRow> = rows.iter().filter(|r| r.error.is_some()).collect();
+    eprintln!(
+        "{n} configurations in {:.1} s -> {}, {}",
+        started.elapsed().as_secs_f64(),
+        csv.display(),
+        md.display()
+    );
+    if let Some(best) = rows.first().filter(|r| r.error.is_none()) {
+        let m = sw::train_config(&spec, &best.config, &train).map_err(model_err)?;
+        let path = a.output.join("best-model.json");
+        m.write(&path).map_err(model_err)?;
+        eprintln!(
+            "best by {}: {} {} ({:.4}) -> {}",
+            spec.metric.name(),
+            best.config.model,
+            best.config.params_text(),
+            best.metric_value(spec.metric),
+            path.display()
+        );
+    }
+    if !failed.is_empty() {
+        let lines: Vec<String> = failed
+            .iter()
+            .map(|r| {
+                format!(
+                    "  configuration {} ({} {}): {}",
+                    r.config.index,
+                    r.config.model,
+                    r.config.params_text(),
+                    r.error.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        return Err(CliError::new(
+            exit::DATA_ERR,
+            format!(
+                "{} of {n} configurations failed (listed in {}):\n{}",
+                failed.len(),
+                csv.display(),
+                lines.join("\n")
+            ),
+        ));
+    }
     Ok(exit::OK)
 }

@@ -49,6 +49,12 @@ pub struct Binary {
     pub pr_auc: f64,
     pub positives: u64,
     pub negatives: u64,
+    /// Share of attack rows the model's own decision calls non-benign.
+    #[serde(default)]
+    pub detection_rate: f64,
+    /// Share of benign rows the model's own decision calls non-benign.
+    #[serde(default)]
+    pub false_positive_rate: f64,
 }
 
 /// Everything `eval` reports.
@@ -131,7 +137,9 @@ pub fn evaluate(
     }
     let m = macro_sum.3.max(1) as f64;
     let accuracy = correct as f64 / n.max(1) as f64;
-    let attack_vs_benign = benign.filter(|_| k > 1).map(|b| binary(truth, score, b));
+    let attack_vs_benign = benign
+        .filter(|_| k > 1)
+        .map(|b| binary(truth, pred, score, b));
     Evaluation {
         schema_version: 1,
         classes: classes.to_vec(),
@@ -160,7 +168,7 @@ pub fn evaluate(
 
 /// ROC and PR of "attack" (truth != benign) by score, thresholds from high
 /// to low, ties taken together.
-fn binary(truth: &[u32], score: &[f64], benign: u32) -> Binary {
+fn binary(truth: &[u32], pred: &[u32], score: &[f64], benign: u32) -> Binary {
     let mut order: Vec<usize> = (0..truth.len()).collect();
     order.sort_by(|&a, &b| score[b].total_cmp(&score[a]).then(a.cmp(&b)));
     let pos = truth.iter().filter(|&&t| t != benign).count() as u64;
@@ -205,6 +213,13 @@ fn binary(truth: &[u32], score: &[f64], benign: u32) -> Binary {
             threshold: s,
         });
     }
+    let flagged = |attack: bool| {
+        truth
+            .iter()
+            .zip(pred)
+            .filter(|(t, p)| (**t != benign) == attack && **p != benign)
+            .count() as f64
+    };
     Binary {
         roc,
         roc_auc: auc,
@@ -212,6 +227,8 @@ fn binary(truth: &[u32], score: &[f64], benign: u32) -> Binary {
         pr_auc: ap,
         positives: pos,
         negatives: neg,
+        detection_rate: flagged(true) / pos.max(1) as f64,
+        false_positive_rate: flagged(false) / neg.max(1) as f64,
     }
 }
 
@@ -270,8 +287,13 @@ impl Evaluation {
         if let Some(b) = &self.attack_vs_benign {
             let _ = writeln!(
                 s,
-                "\n## Attack vs benign\n\nROC AUC {:.4}, PR AUC (average precision) {:.4}; {} attack rows, {} benign rows.",
-                b.roc_auc, b.pr_auc, b.positives, b.negatives
+                "\n## Attack vs benign\n\nROC AUC {:.4}, PR AUC (average precision) {:.4}; {} attack rows, {} benign rows.\nAt the model's decision: {:.2} % of attack rows detected, {:.2} % of benign rows flagged.",
+                b.roc_auc,
+                b.pr_auc,
+                b.positives,
+                b.negatives,
+                100.0 * b.detection_rate,
+                100.0 * b.false_positive_rate
             );
         }
         s
@@ -323,5 +345,14 @@ mod tests {
         assert!((b.roc_auc - 1.0).abs() < 1e-12);
         assert!((b.pr_auc - 1.0).abs() < 1e-12);
         assert_eq!(e.macro_avg.f1, 1.0);
+        assert_eq!((b.detection_rate, b.false_positive_rate), (1.0, 0.0));
+        // One of two attacks missed, one of three benign rows flagged.
+        let t = [0, 1, 0, 1, 0];
+        let p = [0, 0, 1, 1, 0];
+        let b = evaluate(&classes, &t, &p, &[0.0; 5], Some(0))
+            .attack_vs_benign
+            .unwrap();
+        assert_eq!(b.detection_rate, 0.5);
+        assert!((b.false_positive_rate - 1.0 / 3.0).abs() < 1e-12);
     }
 }

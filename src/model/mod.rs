@@ -29,6 +29,7 @@
 pub mod cart;
 pub mod linear;
 pub mod metrics;
+pub mod sweep;
 
 use crate::dataset::labels::BENIGN;
 use crate::dataset::table::FeatureTable;
@@ -846,6 +847,66 @@ fn param_bool(o: &TrainOptions, name: &str, def: bool) -> Result<bool, ModelErro
     }
 }
 
+/// Hyperparameters of the linfa models, validated.
+#[derive(Debug, Clone, Copy)]
+struct LinearParams {
+    log1p: bool,
+    alpha: f64,
+    max_iterations: u64,
+    var_smoothing: f64,
+    k: usize,
+    fpr: f64,
+}
+
+fn linear_params(o: &TrainOptions) -> Result<(LinearParams, BTreeMap<String, String>), ModelError> {
+    let allowed: &[&str] = match o.algorithm.as_str() {
+        "lr" => &["alpha", "max_iterations", "log1p"],
+        "nb" => &["var_smoothing", "log1p"],
+        _ => &["k", "fpr", "log1p"],
+    };
+    check_params(o, allowed)?;
+    let log1p = param_bool(o, "log1p", true)?;
+    let mut used = BTreeMap::from([("log1p".to_string(), log1p.to_string())]);
+    let mut p = LinearParams {
+        log1p,
+        alpha: 1.0,
+        max_iterations: 200,
+        var_smoothing: 1e-9,
+        k: 8,
+        fpr: 0.01,
+    };
+    match o.algorithm.as_str() {
+        "lr" => {
+            p.alpha = param_f64(o, "alpha", 1.0, 0.0, 1e6)?;
+            p.max_iterations = param_f64(o, "max_iterations", 200.0, 1.0, 100_000.0)? as u64;
+            used.insert("alpha".into(), p.alpha.to_string());
+            used.insert("max_iterations".into(), p.max_iterations.to_string());
+        }
+        "nb" => {
+            p.var_smoothing = param_f64(o, "var_smoothing", 1e-9, 0.0, 1.0)?;
+            used.insert("var_smoothing".into(), p.var_smoothing.to_string());
+        }
+        _ => {
+            p.k = param_f64(o, "k", 8.0, 1.0, 1000.0)? as usize;
+            p.fpr = param_f64(o, "fpr", 0.01, 0.0001, 0.5)?;
+            used.insert("k".into(), p.k.to_string());
+            used.insert("fpr".into(), p.fpr.to_string());
+        }
+    }
+    Ok((p, used))
+}
+
+/// Check `o` (algorithm, parameters, balancing) without training, for a
+/// table of `d` features.
+pub fn check_options(o: &TrainOptions, d: usize) -> Result<(), ModelError> {
+    check_balance(o)?;
+    match o.algorithm.as_str() {
+        "rf" | "dt" => hyper(o, d).map(|_| ()),
+        "lr" | "nb" | "kmeans" => linear_params(o).map(|_| ()),
+        other => Err(ModelError::UnknownAlgorithm(other.into())),
+    }
+}
+
 /// Logistic regression, naive Bayes or the k-means baseline (linfa).
 fn fit_linear(
     t: &FeatureTable,
@@ -856,28 +917,16 @@ fn fit_linear(
     train_rows: &[u32],
     val_rows: &[u32],
 ) -> Result<Fit, ModelError> {
-    let allowed: &[&str] = match o.algorithm.as_str() {
-        "lr" => &["alpha", "max_iterations", "log1p"],
-        "nb" => &["var_smoothing", "log1p"],
-        _ => &["k", "fpr", "log1p"],
-    };
-    check_params(o, allowed)?;
+    let (p, used) = linear_params(o)?;
     let d = t.features.len();
-    let log1p = param_bool(o, "log1p", true)?;
-    let mut used = BTreeMap::from([("log1p".to_string(), log1p.to_string())]);
     if o.algorithm == "lr" {
-        let alpha = param_f64(o, "alpha", 1.0, 0.0, 1e6)?;
-        let iters = param_f64(o, "max_iterations", 200.0, 1.0, 100_000.0)? as u64;
-        used.insert("alpha".into(), alpha.to_string());
-        used.insert("max_iterations".into(), iters.to_string());
-        let lr = linear::Logistic::fit(&t.x, d, y, train_rows, log1p, alpha, iters)
+        let lr = linear::Logistic::fit(&t.x, d, y, train_rows, p.log1p, p.alpha, p.max_iterations)
             .map_err(ModelError::Data)?;
         return Ok((Fitted::Logistic { lr }, used, classes, benign, false));
     }
     if o.algorithm == "nb" {
-        let vs = param_f64(o, "var_smoothing", 1e-9, 0.0, 1.0)?;
-        used.insert("var_smoothing".into(), vs.to_string());
-        let nb = linear::Bayes::fit(&t.x, d, y, train_rows, log1p, vs).map_err(ModelError::Data)?;
+        let nb = linear::Bayes::fit(&t.x, d, y, train_rows, p.log1p, p.var_smoothing)
+            .map_err(ModelError::Data)?;
         return Ok((Fitted::Bayes { nb }, used, classes, benign, false));
     }
     let Some(b) = benign else {
@@ -886,10 +935,6 @@ fn fit_linear(
             t.report.path
         )));
     };
-    let k = param_f64(o, "k", 8.0, 1.0, 1000.0)? as usize;
-    let fpr = param_f64(o, "fpr", 0.01, 0.0001, 0.5)?;
-    used.insert("k".into(), k.to_string());
-    used.insert("fpr".into(), fpr.to_string());
     let benign_rows = |rows: &[u32]| -> Vec<u32> {
         rows.iter()
             .copied()
@@ -901,9 +946,9 @@ fn fit_linear(
         d,
         &benign_rows(train_rows),
         &benign_rows(val_rows),
-        k,
-        fpr,
-        log1p,
+        p.k,
+        p.fpr,
+        p.log1p,
         o.seed,
     )
     .map_err(ModelError::Data)?;

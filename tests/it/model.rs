@@ -220,3 +220,161 @@ fn parquet_and_csv_flows_give_the_same_table_and_models_train_on_synth_flows() {
         serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
     assert_eq!(model["classes"].as_array().unwrap().len(), 4);
 }
+
+#[test]
+fn sweep_ranks_configurations_reproducibly_and_its_best_model_is_train_s() {
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
+    let data = dir.join("cicids2017-sample-mth-ids/CICIDS2017_sample.csv");
+    let tmp = tempfile::tempdir().unwrap();
+    let grid = tmp.path().join("grid.toml");
+    std::fs::write(
+        &grid,
+        format!(
+            r#"data = "{}"
+metric = "macro_f1"
+seed = 1
+
+[[search]]
+model = "dt"
+[search.params]
+max_depth = [2, "none"]
+
+[[search]]
+model = "nb"
+
+[[search]]
+model = "kmeans"
+random = 2
+[search.params]
+k = {{ min = 2, max = 6, int = true }}
+fpr = [0.01, 0.05]
+"#,
+            data.display()
+        ),
+    )
+    .unwrap();
+    let bin = || Command::cargo_bin("maximus-sim").unwrap();
+    let run = |out: &std::path::Path, threads: &str| {
+        bin()
+            .env("RAYON_NUM_THREADS", threads)
+            .args(["sweep", "--grid"])
+            .arg(&grid)
+            .arg("-o")
+            .arg(out)
+            .assert()
+            .success();
+    };
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    run(&a, "2");
+    run(&b, "1");
+    let csv = std::fs::read_to_string(a.join("sweep.csv")).unwrap();
+    assert_eq!(csv, std::fs::read_to_string(b.join("sweep.csv")).unwrap());
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 5, "{csv}");
+    let f1: Vec<f64> = rows.iter().map(|r| r[5].parse().unwrap()).collect();
+    assert!(f1.windows(2).all(|w| w[0] >= w[1]), "not sorted: {csv}");
+    // The unlimited tree beats the depth-2 stump.
+    let pos = |p: &str| rows.iter().position(|r| r[3] == p).unwrap();
+    assert!(pos("max_depth=none") < pos("max_depth=2"), "{csv}");
+    // The baseline rows report their detection and false-positive rates.
+    assert!(
+        rows.iter()
+            .filter(|r| r[2] == "kmeans")
+            .all(|r| !r[10].is_empty())
+    );
+    assert!(
+        std::fs::read_to_string(a.join("sweep.md"))
+            .unwrap()
+            .contains("| 1 | dt |")
+    );
+    // best-model.json is what `train` writes for that configuration.
+    let best = tmp.path().join("best.json");
+    bin()
+        .args([
+            "train",
+            "--model",
+            "dt",
+            "--param",
+            "max_depth=none",
+            "--seed",
+            "1",
+            "--data",
+        ])
+        .arg(&data)
+        .arg("-o")
+        .arg(&best)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(a.join("best-model.json")).unwrap(),
+        std::fs::read(&best).unwrap()
+    );
+    // A bad grid lists every problem with its line and key, and trains nothing.
+    std::fs::write(
+        &grid,
+        "metric = \"f2\"\n[[search]]\nmodel = \"rf\"\n[search.params]\nn_trees = [0]\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["sweep", "--data"])
+        .arg(&data)
+        .arg("--grid")
+        .arg(&grid)
+        .arg("-o")
+        .arg(tmp.path().join("c"))
+        .assert()
+        .code(65);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("2 problems"), "{err}");
+    assert!(err.contains("grid.toml:1:10: `metric`"), "{err}");
+    assert!(
+        err.contains("grid.toml:5:11: `search[0].params.n_trees`"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("c").exists());
+}
+
+#[test]
+fn cross_validation_and_balancing_from_the_command_line() {
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
+    let data = dir.join("cicids2017-sample-mth-ids/CICIDS2017_sample.csv");
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m.json");
+    let out = Command::cargo_bin("maximus-sim")
+        .unwrap()
+        .args([
+            "train",
+            "--model",
+            "dt",
+            "--cv",
+            "3",
+            "--balance",
+            "undersample",
+            "--data",
+        ])
+        .arg(&data)
+        .arg("-o")
+        .arg(&m)
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("3-fold cross-validation"), "{err}");
+    let mf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    let cv = &mf["cross_validation"];
+    assert_eq!(cv["per_fold"].as_array().unwrap().len(), 3);
+    let mean = cv["mean"]["macro_f1"].as_f64().unwrap();
+    assert!(mean > 0.8, "{cv}");
+    assert_eq!(mf["params"]["balance"], "undersample");
+    // With --cv the final model learns every row.
+    assert!(mf["validation"].is_null());
+    assert_eq!(mf["training"]["validation_fraction"], 0.0);
+}
