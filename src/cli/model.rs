@@ -104,7 +104,9 @@ pub struct EvalArgs {
     pub data: PathBuf,
     #[arg(long, value_enum, default_value = "clip")]
     pub nonfinite: NonFiniteArg,
-    /// Output folder: metrics.json and metrics.md.
+    /// Output folder: metrics.json, metrics.md, and SVG plots:
+    /// confusion.svg, and roc.svg and pr.svg when the data has BENIGN and
+    /// attack rows.
     #[arg(short, long)]
     pub output: PathBuf,
 }
@@ -252,6 +254,16 @@ pub fn eval(a: &EvalArgs) -> Result<i32, CliError> {
         e.markdown(&format!("{} on {}", m.algorithm, a.data.display())),
     )
     .map_err(ioe(&md))?;
+    let mut plots = vec![("confusion.svg", model::plot::confusion_svg(&e))];
+    if let Some(b) = &e.attack_vs_benign {
+        plots.push(("roc.svg", model::plot::roc_svg(b)));
+        plots.push(("pr.svg", model::plot::pr_svg(b)));
+    }
+    for (name, svg) in plots {
+        let svg = svg.map_err(|x| CliError::new(exit::INTERNAL, x))?;
+        let p = a.output.join(name);
+        std::fs::write(&p, svg).map_err(ioe(&p))?;
+    }
     eprintln!(
         "{} rows: accuracy {:.4}, macro F1 {:.4} -> {}, {}",
         e.rows,

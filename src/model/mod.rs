@@ -29,6 +29,7 @@
 pub mod cart;
 pub mod linear;
 pub mod metrics;
+pub mod plot;
 pub mod sweep;
 
 use crate::dataset::labels::BENIGN;

@@ -132,6 +132,10 @@ fn train_eval_score_commands() {
             .unwrap()
             .contains("| BENIGN |")
     );
+    for svg in ["confusion.svg", "roc.svg", "pr.svg"] {
+        let text = std::fs::read_to_string(rep.join(svg)).unwrap();
+        assert!(text.starts_with("<svg") && text.contains("BENIGN") == (svg == "confusion.svg"));
+    }
     // score adds predicted/confidence/score to every row.
     let out = tmp.path().join("scored.csv");
     bin()
