@@ -83,6 +83,47 @@ impl Tree {
         }
     }
 
+    /// [`Tree::add_proba`] for every row of a row-major block (`d` wide),
+    /// `k` outputs per row: eight rows walk the tree in step, so that their
+    /// independent chains of node loads overlap.
+    pub fn add_proba_block(&self, block: &[f64], d: usize, w: f64, out: &mut [f64]) {
+        const LANES: usize = 8;
+        let k = self.classes as usize;
+        let rows = block.len() / d.max(1);
+        let mut r0 = 0;
+        while r0 < rows {
+            let lanes = LANES.min(rows - r0);
+            let mut at = [0usize; LANES];
+            loop {
+                let mut moved = false;
+                for (j, i) in at.iter_mut().enumerate().take(lanes) {
+                    let n = &self.nodes[*i];
+                    if n.feature != LEAF {
+                        moved = true;
+                        let v = block[(r0 + j) * d + n.feature as usize];
+                        *i = if v <= n.threshold {
+                            n.left as usize
+                        } else {
+                            n.right as usize
+                        };
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+            for (j, i) in at.iter().enumerate().take(lanes) {
+                let leaf = self.nodes[*i].left as usize;
+                let p = &self.leaf_proba[leaf..leaf + k];
+                let o = &mut out[(r0 + j) * k..(r0 + j + 1) * k];
+                for (o, v) in o.iter_mut().zip(p) {
+                    *o += w * f64::from(*v);
+                }
+            }
+            r0 += lanes;
+        }
+    }
+
     pub fn depth(&self) -> u32 {
         fn d(t: &Tree, i: usize) -> u32 {
             let n = &t.nodes[i];
@@ -289,6 +330,39 @@ impl Builder<'_> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_block_walk_gives_the_per_row_probabilities() {
+        let mut r = Rng::stream(9, "blk");
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for _ in 0..500 {
+            let (a, b) = (r.unit(), r.unit());
+            x.extend([a, b]);
+            y.push(u32::from(a + b > 1.0) + u32::from(a > 0.8));
+        }
+        let w = [1.0; 3];
+        let data = Data {
+            x: &x,
+            d: 2,
+            y: &y,
+            classes: 3,
+            class_weight: &w,
+        };
+        let t = fit(
+            data,
+            (0..500).collect(),
+            TreeParams::default(),
+            Rng::stream(1, "t"),
+        );
+        // 37 rows: four full blocks of eight and a ragged tail.
+        let rows = &x[..37 * 2];
+        let mut block = vec![0.0; 37 * 3];
+        t.add_proba_block(rows, 2, 0.5, &mut block);
+        for (i, row) in rows.chunks(2).enumerate() {
+            let mut one = [0.0; 3];
+            t.add_proba(row, 0.5, &mut one);
+            assert_eq!(&block[i * 3..i * 3 + 3], &one, "row {i}");
+        }
+    }
     fn data(x: &[f64], d: usize, y: &[u32], classes: u32) -> Data<'static> {
         let x: &'static [f64] = Box::leak(x.to_vec().into_boxed_slice());
         let y: &'static [u32] = Box::leak(y.to_vec().into_boxed_slice());

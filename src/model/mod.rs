@@ -97,6 +97,13 @@ impl Detector for Fitted {
     }
 
     fn predict_proba(&self, row: &[f64], out: &mut [f64]) {
+        self.predict_proba_with(row, &mut Vec::with_capacity(row.len()), out);
+    }
+}
+
+impl Fitted {
+    /// [`Detector::predict_proba`] with a reusable scratch row.
+    fn predict_proba_with(&self, row: &[f64], scratch: &mut Vec<f64>, out: &mut [f64]) {
         out.iter_mut().for_each(|v| *v = 0.0);
         match self {
             Fitted::Tree { tree } => tree.add_proba(row, 1.0, out),
@@ -106,11 +113,9 @@ impl Detector for Fitted {
                     t.add_proba(row, w, out);
                 }
             }
-            Fitted::Logistic { lr } => lr.proba(row, &mut Vec::with_capacity(row.len()), out),
-            Fitted::Bayes { nb } => nb.proba(row, &mut Vec::with_capacity(row.len()), out),
-            Fitted::Baseline { baseline } => {
-                baseline.proba(row, &mut Vec::with_capacity(row.len()), out)
-            }
+            Fitted::Logistic { lr } => lr.proba(row, scratch, out),
+            Fitted::Bayes { nb } => nb.proba(row, scratch, out),
+            Fitted::Baseline { baseline } => baseline.proba(row, scratch, out),
         }
     }
 }
@@ -181,35 +186,67 @@ impl ModelFile {
     }
 
     /// Predict every row of `t` (whose columns must include the model's):
-    /// (class id, confidence, attack score) per row, rows in parallel.
+    /// (class id, confidence, attack score) per row, blocks of rows in
+    /// parallel.
     pub fn predict(&self, t: &FeatureTable) -> Result<Vec<(u32, f64, f64)>, ModelError> {
-        let t = t
-            .select(&self.features)
-            .map_err(|missing| ModelError::MissingColumns {
-                path: t.report.path.clone(),
-                missing: missing.join(", "),
-            })?;
+        let selected;
+        let t = if t.features == self.features {
+            t
+        } else {
+            selected = t
+                .select(&self.features)
+                .map_err(|missing| ModelError::MissingColumns {
+                    path: t.report.path.clone(),
+                    missing: missing.join(", "),
+                })?;
+            &selected
+        };
+        let d = self.features.len();
+        if d == 0 {
+            return Err(ModelError::Data("the model has no features".into()));
+        }
+        Ok(t.x
+            .par_chunks(PREDICT_BLOCK * d.max(1))
+            .flat_map_iter(|block| self.predict_block(block, d))
+            .collect())
+    }
+
+    /// (class id, confidence, attack score) of each row of a row-major block.
+    fn predict_block(&self, block: &[f64], d: usize) -> Vec<(u32, f64, f64)> {
         let k = self.classes.len();
-        let benign = self.benign;
-        let out = (0..t.rows())
-            .into_par_iter()
-            .with_min_len(1024)
-            .map_init(
-                || vec![0.0; k],
-                |p, i| {
-                    self.model.predict_proba(t.row(i), p);
-                    let best = argmax(p);
-                    let attack = match benign {
-                        Some(b) => 1.0 - p[b as usize],
-                        None => 1.0,
-                    };
-                    (best as u32, p[best], attack)
-                },
-            )
-            .collect();
-        Ok(out)
+        let rows = block.len() / d.max(1);
+        let mut p = vec![0.0; rows * k];
+        match &self.model {
+            // Tree by tree over the block: each tree's nodes stay in cache
+            // while every row of the block walks it.
+            Fitted::Forest { trees } => {
+                let w = 1.0 / trees.len().max(1) as f64;
+                for tree in trees {
+                    tree.add_proba_block(block, d, w, &mut p);
+                }
+            }
+            model => {
+                let mut scratch = Vec::with_capacity(d);
+                for (row, out) in block.chunks_exact(d).zip(p.chunks_exact_mut(k)) {
+                    model.predict_proba_with(row, &mut scratch, out);
+                }
+            }
+        }
+        p.chunks_exact(k)
+            .map(|p| {
+                let best = argmax(p);
+                let attack = match self.benign {
+                    Some(b) => 1.0 - p[b as usize],
+                    None => 1.0,
+                };
+                (best as u32, p[best], attack)
+            })
+            .collect()
     }
 }
+
+/// Rows scored together (by one thread, tree by tree for a forest).
+const PREDICT_BLOCK: usize = 256;
 
 /// Index of the largest value, the lowest index on ties.
 pub fn argmax(p: &[f64]) -> usize {
