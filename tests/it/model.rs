@@ -61,22 +61,17 @@ fn train_eval_score_commands() {
     let tmp = tempfile::tempdir().unwrap();
     let m = tmp.path().join("m.json");
     let bin = || Command::cargo_bin("maximus-sim").unwrap();
-    let a = bin()
-        .args([
-            "train",
-            "--model",
-            "rf",
-            "--param",
-            "n_trees=20",
-            "--seed",
-            "3",
-            "--data",
-        ])
-        .arg(&data)
-        .arg("-o")
-        .arg(&m)
-        .assert()
-        .success();
+    let train_rf = |out: &std::path::Path| {
+        bin()
+            .args(["train", "--model", "rf", "--param", "n_trees=20"])
+            .args(["--seed", "3", "--data"])
+            .arg(&data)
+            .arg("-o")
+            .arg(out)
+            .assert()
+            .success()
+    };
+    let a = train_rf(&m);
     let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
     assert!(
         err.contains("11 of 5050 rows had Infinity/NaN/empty cells"),
@@ -95,22 +90,7 @@ fn train_eval_score_commands() {
     );
     // Same seed, same bytes.
     let m2 = tmp.path().join("m2.json");
-    bin()
-        .args([
-            "train",
-            "--model",
-            "rf",
-            "--param",
-            "n_trees=20",
-            "--seed",
-            "3",
-            "--data",
-        ])
-        .arg(&data)
-        .arg("-o")
-        .arg(&m2)
-        .assert()
-        .success();
+    train_rf(&m2);
     assert_eq!(std::fs::read(&m).unwrap(), std::fs::read(&m2).unwrap());
     // eval writes JSON and Markdown.
     let rep = tmp.path().join("report");
