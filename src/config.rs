@@ -58,6 +58,28 @@ impl<'a> Issues<'a> {
         });
     }
 
+    /// The value named by `value` among `choices` (name, value); otherwise
+    /// an issue at it, "unknown `what` `text`: expected" and every name.
+    pub fn choose<T: Copy>(
+        &mut self,
+        value: &Spanned<String>,
+        key: &str,
+        what: &str,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
+        let text = value.get_ref();
+        let found = choices.iter().find(|(n, _)| n == text).map(|(_, v)| *v);
+        if found.is_none() {
+            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+            self.at(
+                value.span(),
+                key,
+                format!("unknown {what} `{text}`: expected {}", names.join(", ")),
+            );
+        }
+        found
+    }
+
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }

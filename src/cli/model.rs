@@ -6,7 +6,7 @@ use crate::dataset::table::{self, FeatureTable, NonFinite};
 use crate::model::{self, Balance, ModelError, ModelFile, TrainOptions};
 use clap::Args;
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const DATA_HELP: &str = "Flow features, CSV or Parquet (detected by content): `maximus-sim flows --labels` output (any profile), \
@@ -155,8 +155,8 @@ fn model_err(e: ModelError) -> CliError {
     CliError::new(code, e.to_string())
 }
 
-fn load(path: &Path, nf: NonFiniteArg) -> Result<FeatureTable, CliError> {
-    let t = table::read(path, nf.into()).map_err(data_err)?;
+fn load(path: &Path, nf: NonFinite) -> Result<FeatureTable, CliError> {
+    let t = table::read(path, nf).map_err(data_err)?;
     let r = &t.report;
     if r.rows_with_nonfinite > 0 {
         let cols: Vec<String> = r
@@ -165,9 +165,9 @@ fn load(path: &Path, nf: NonFiniteArg) -> Result<FeatureTable, CliError> {
             .map(|(c, n)| format!("{c} ({n})"))
             .collect();
         let what = match nf {
-            NonFiniteArg::Drop => "dropped",
-            NonFiniteArg::Zero => "zeroed",
-            NonFiniteArg::Clip => "clipped",
+            NonFinite::Drop => "dropped",
+            NonFinite::Zero => "zeroed",
+            NonFinite::Clip => "clipped",
         };
         eprintln!(
             "{}: {} of {} rows had Infinity/NaN/empty cells, {what}: {}",
@@ -187,17 +187,16 @@ fn load(path: &Path, nf: NonFiniteArg) -> Result<FeatureTable, CliError> {
 }
 
 pub fn train(a: &TrainArgs) -> Result<i32, CliError> {
-    let validation = a.validation.unwrap_or(match a.cv {
-        Some(_) if a.model != "kmeans" => 0.0,
-        _ => 0.2,
-    });
+    let validation = a
+        .validation
+        .unwrap_or_else(|| model::validation_fraction(&a.model, a.cv.is_some(), 0.2));
     if !(0.0..0.9).contains(&validation) {
         return Err(CliError::new(
             exit::USAGE,
             "--validation must be in [0, 0.9)",
         ));
     }
-    let t = load(&a.data, a.nonfinite)?;
+    let t = load(&a.data, a.nonfinite.into())?;
     let opts = TrainOptions {
         algorithm: a.model.clone(),
         params: a.params.iter().cloned().collect::<BTreeMap<_, _>>(),
@@ -237,7 +236,7 @@ pub fn train(a: &TrainArgs) -> Result<i32, CliError> {
 
 pub fn eval(a: &EvalArgs) -> Result<i32, CliError> {
     let m = ModelFile::read(&a.model).map_err(model_err)?;
-    let t = load(&a.data, a.nonfinite)?;
+    let t = load(&a.data, a.nonfinite.into())?;
     let e = model::evaluate(&m, &t).map_err(model_err)?;
     let ioe = |p: &Path| {
         let p = p.display().to_string();
@@ -277,7 +276,7 @@ pub fn eval(a: &EvalArgs) -> Result<i32, CliError> {
 
 pub fn score(a: &ScoreArgs) -> Result<i32, CliError> {
     let m = ModelFile::read(&a.model).map_err(model_err)?;
-    let t = load(&a.data, a.nonfinite)?;
+    let t = load(&a.data, a.nonfinite.into())?;
     let pred = m.predict(&t).map_err(model_err)?;
     let ioe = |e: std::io::Error| {
         CliError::new(
@@ -353,28 +352,13 @@ pub fn sweep(a: &SweepArgs) -> Result<i32, CliError> {
             ),
         ));
     };
-    let nf = match spec.nonfinite {
-        NonFinite::Drop => NonFiniteArg::Drop,
-        NonFinite::Zero => NonFiniteArg::Zero,
-        NonFinite::Clip => NonFiniteArg::Clip,
-    };
-    let train = load(&data, nf)?;
+    let train = load(&data, spec.nonfinite)?;
     let test = match &spec.test {
-        Some(t) => Some(load(t, nf)?),
+        Some(t) => Some(load(t, spec.nonfinite)?),
         None => None,
     };
     let n = sw::configs(&spec).len();
-    let bar = if std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new(n as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "sweep [{elapsed_precise}] {wide_bar} {pos}/{len} configurations (ETA {eta})",
-        ) {
-            b.set_style(style);
-        }
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = super::util::count_progress(n as u64, "sweep", "configurations");
     let started = std::time::Instant::now();
     let rows = sw::run(&spec, &train, test.as_ref(), &|| bar.inc(1));
     bar.finish_and_clear();

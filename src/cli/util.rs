@@ -96,6 +96,22 @@ pub fn byte_progress(total: Option<u64>, min_bytes: u64, label: &str) -> Progres
     bar
 }
 
+/// A progress bar over `n` items on stderr when it is a terminal; a hidden
+/// bar otherwise.
+pub fn count_progress(n: u64, label: &str, unit: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(n);
+    let template =
+        format!("{{msg}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {unit} (ETA {{eta}})");
+    let style =
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(label.to_string());
+    bar
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,19 @@ pub enum NonFinite {
     Clip,
 }
 
+impl NonFinite {
+    pub const ALL: [NonFinite; 3] = [NonFinite::Drop, NonFinite::Zero, NonFinite::Clip];
+
+    /// As written on the command line and in config files.
+    pub fn name(self) -> &'static str {
+        match self {
+            NonFinite::Drop => "drop",
+            NonFinite::Zero => "zero",
+            NonFinite::Clip => "clip",
+        }
+    }
+}
+
 /// What loading did to the data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LoadReport {

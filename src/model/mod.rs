@@ -207,16 +207,27 @@ impl ModelFile {
         }
         Ok(t.x
             .par_chunks(PREDICT_BLOCK * d.max(1))
-            .flat_map_iter(|block| self.predict_block(block, d))
+            .flat_map_iter(|block| {
+                self.model
+                    .predict_block(self.classes.len(), self.benign, block, d)
+            })
             .collect())
     }
+}
 
-    /// (class id, confidence, attack score) of each row of a row-major block.
-    fn predict_block(&self, block: &[f64], d: usize) -> Vec<(u32, f64, f64)> {
-        let k = self.classes.len();
+impl Fitted {
+    /// (class id, confidence, attack score) of each row of a row-major
+    /// block `d` wide, for `k` classes with `benign` the benign class.
+    fn predict_block(
+        &self,
+        k: usize,
+        benign: Option<u32>,
+        block: &[f64],
+        d: usize,
+    ) -> Vec<(u32, f64, f64)> {
         let rows = block.len() / d.max(1);
         let mut p = vec![0.0; rows * k];
-        match &self.model {
+        match self {
             // Tree by tree over the block: each tree's nodes stay in cache
             // while every row of the block walks it.
             Fitted::Forest { trees } => {
@@ -235,7 +246,7 @@ impl ModelFile {
         p.chunks_exact(k)
             .map(|p| {
                 let best = argmax(p);
-                let attack = match self.benign {
+                let attack = match benign {
                     Some(b) => 1.0 - p[b as usize],
                     None => 1.0,
                 };
@@ -270,6 +281,17 @@ pub struct TrainOptions {
     pub balance: Balance,
 }
 
+/// The held-out fraction to train `algorithm` with: `given`, or none when
+/// cross-validation already scores it (but the anomaly baseline always
+/// keeps its benign share to set the threshold on).
+pub fn validation_fraction(algorithm: &str, cross_validated: bool, given: f64) -> f64 {
+    if cross_validated && !is_anomaly(algorithm) {
+        0.0
+    } else {
+        given
+    }
+}
+
 /// How class imbalance is handled in training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Balance {
@@ -284,6 +306,8 @@ pub enum Balance {
 }
 
 impl Balance {
+    pub const ALL: [Balance; 3] = [Balance::None, Balance::Undersample, Balance::Weights];
+
     pub fn name(self) -> &'static str {
         match self {
             Balance::None => "none",
@@ -477,6 +501,12 @@ fn prepare(t: &FeatureTable) -> Result<Prepared, ModelError> {
             t.report.path
         )));
     }
+    if t.features.is_empty() {
+        return Err(ModelError::Data(format!(
+            "{}: no feature columns to train on",
+            t.report.path
+        )));
+    }
     if t.labels.iter().any(String::is_empty) {
         return Err(ModelError::Data(format!(
             "{}: rows without a label: give the flows a Label column (maximus-sim flows --labels labels.csv)",
@@ -611,14 +641,20 @@ fn evaluate_rows(
     classes: &[String],
     benign: Option<u32>,
 ) -> metrics::Evaluation {
-    let mut p = vec![0.0; classes.len()];
-    let (mut truth, mut pred, mut score) = (Vec::new(), Vec::new(), Vec::new());
-    for &r in rows {
-        model.predict_proba(t.row(r as usize), &mut p);
-        truth.push(y[r as usize]);
-        pred.push(argmax(&p) as u32);
-        score.push(benign.map_or(1.0, |b| 1.0 - p[b as usize]));
-    }
+    let d = t.features.len();
+    let out: Vec<(u32, f64, f64)> = rows
+        .par_chunks(PREDICT_BLOCK)
+        .flat_map_iter(|chunk| {
+            let mut block = Vec::with_capacity(chunk.len() * d);
+            for &r in chunk {
+                block.extend_from_slice(t.row(r as usize));
+            }
+            model.predict_block(classes.len(), benign, &block, d)
+        })
+        .collect();
+    let truth: Vec<u32> = rows.iter().map(|&r| y[r as usize]).collect();
+    let pred: Vec<u32> = out.iter().map(|o| o.0).collect();
+    let score: Vec<f64> = out.iter().map(|o| o.2).collect();
     metrics::evaluate(classes, &truth, &pred, &score, benign)
 }
 
@@ -644,10 +680,7 @@ pub fn train(t: &FeatureTable, o: &TrainOptions) -> Result<ModelFile, ModelError
             per_class: p.counts,
             seed: o.seed,
             source: t.report.path.clone(),
-            nonfinite: t
-                .report
-                .policy
-                .map_or("zero".into(), |p| format!("{p:?}").to_lowercase()),
+            nonfinite: t.report.policy.map_or("zero".into(), |p| p.name().into()),
             validation_fraction: o.validation,
         },
         validation,
@@ -762,6 +795,8 @@ pub fn cross_validate(
     }
     let fold = stratified_folds(&p.y, p.classes.len(), k, o.seed);
     let anomaly = is_anomaly(&o.algorithm);
+    // Class ids as every fold's model sees them.
+    let y = model_y(&p, &t.labels, anomaly);
     let scores: Vec<FoldScore> = (0..k)
         .into_par_iter()
         .map(|f| {
@@ -775,54 +810,54 @@ pub fn cross_validate(
             } else {
                 (rest, Vec::new())
             };
-            let (model, _, classes, benign, anomaly) = fit_rows(t, o, &p, &train_rows, &calibrate)?;
-            let y = model_y(&p, &t.labels, anomaly);
+            let (model, _, classes, benign, _) = fit_rows(t, o, &p, &train_rows, &calibrate)?;
             Ok(FoldScore::of(&evaluate_rows(
                 &model, t, &y, &test, &classes, benign,
             )))
         })
         .collect::<Result<_, ModelError>>()?;
+    // Mean and (population) standard deviation of one score over the folds.
     let n = f64::from(k);
-    let mean_of = |f: &dyn Fn(&FoldScore) -> f64| scores.iter().map(f).sum::<f64>() / n;
-    let std_of = |f: &dyn Fn(&FoldScore) -> f64| {
-        let m = mean_of(f);
-        (scores.iter().map(|s| (f(s) - m).powi(2)).sum::<f64>() / n).sqrt()
+    let stat = |f: &dyn Fn(&FoldScore) -> f64| {
+        let m = scores.iter().map(f).sum::<f64>() / n;
+        let sd = (scores.iter().map(|s| (f(s) - m).powi(2)).sum::<f64>() / n).sqrt();
+        (m, sd)
     };
-    let opt = |f: fn(&FoldScore) -> Option<f64>, std: bool| -> Option<f64> {
-        scores.iter().all(|s| f(s).is_some()).then(|| {
-            let g = |s: &FoldScore| f(s).unwrap_or(0.0);
-            if std { std_of(&g) } else { mean_of(&g) }
-        })
+    let stat_opt = |f: fn(&FoldScore) -> Option<f64>| {
+        if scores.iter().all(|s| f(s).is_some()) {
+            let (m, sd) = stat(&|s| f(s).unwrap_or(0.0));
+            (Some(m), Some(sd))
+        } else {
+            (None, None)
+        }
     };
-    let summary = |std: bool| FoldScore {
-        rows: if std {
-            0
-        } else {
-            scores.iter().map(|s| s.rows).sum::<u64>() / u64::from(k)
-        },
-        accuracy: if std {
-            std_of(&|s| s.accuracy)
-        } else {
-            mean_of(&|s| s.accuracy)
-        },
-        macro_f1: if std {
-            std_of(&|s| s.macro_f1)
-        } else {
-            mean_of(&|s| s.macro_f1)
-        },
-        weighted_f1: if std {
-            std_of(&|s| s.weighted_f1)
-        } else {
-            mean_of(&|s| s.weighted_f1)
-        },
-        roc_auc: opt(|s| s.roc_auc, std),
-        pr_auc: opt(|s| s.pr_auc, std),
+    let (accuracy, macro_f1, weighted_f1) = (
+        stat(&|s| s.accuracy),
+        stat(&|s| s.macro_f1),
+        stat(&|s| s.weighted_f1),
+    );
+    let (roc_auc, pr_auc) = (stat_opt(|s| s.roc_auc), stat_opt(|s| s.pr_auc));
+    let mean = FoldScore {
+        rows: scores.iter().map(|s| s.rows).sum::<u64>() / u64::from(k),
+        accuracy: accuracy.0,
+        macro_f1: macro_f1.0,
+        weighted_f1: weighted_f1.0,
+        roc_auc: roc_auc.0,
+        pr_auc: pr_auc.0,
+    };
+    let std = FoldScore {
+        rows: 0,
+        accuracy: accuracy.1,
+        macro_f1: macro_f1.1,
+        weighted_f1: weighted_f1.1,
+        roc_auc: roc_auc.1,
+        pr_auc: pr_auc.1,
     };
     Ok(CrossValidation {
         folds: k,
         seed: o.seed,
-        mean: summary(false),
-        std: summary(true),
+        mean,
+        std,
         per_fold: scores,
     })
 }

@@ -73,10 +73,6 @@ impl Metric {
             .find(|(_, m)| *m == self)
             .map_or("", |(n, _)| n)
     }
-
-    fn parse(s: &str) -> Option<Metric> {
-        Metric::ALL.iter().find(|(n, _)| *n == s).map(|(_, m)| *m)
-    }
 }
 
 /// Where one parameter's values come from.
@@ -244,17 +240,9 @@ pub fn parse(text: &str, base: &Path) -> Result<SweepSpec, Vec<ConfigIssue>> {
         searches: Vec::new(),
     };
     if let Some(m) = &raw.metric {
-        match Metric::parse(m.get_ref()) {
-            Some(x) => spec.metric = x,
-            None => {
-                let names: Vec<&str> = Metric::ALL.iter().map(|(n, _)| *n).collect();
-                issues.at(
-                    m.span(),
-                    "metric",
-                    format!("`{}`: expected one of {}", m.get_ref(), names.join(", ")),
-                );
-            }
-        }
+        spec.metric = issues
+            .choose(m, "metric", "metric", &Metric::ALL)
+            .unwrap_or(spec.metric);
     }
     if let Some(s) = &raw.seed {
         match u64::try_from(*s.get_ref()) {
@@ -276,28 +264,16 @@ pub fn parse(text: &str, base: &Path) -> Result<SweepSpec, Vec<ConfigIssue>> {
         }
     }
     if let Some(b) = &raw.balance {
-        match b.get_ref().as_str() {
-            "none" => spec.balance = Balance::None,
-            "undersample" => spec.balance = Balance::Undersample,
-            "weights" => spec.balance = Balance::Weights,
-            other => issues.at(
-                b.span(),
-                "balance",
-                format!("`{other}`: expected none, undersample or weights"),
-            ),
-        }
+        let all = Balance::ALL.map(|b| (b.name(), b));
+        spec.balance = issues
+            .choose(b, "balance", "balance", &all)
+            .unwrap_or(spec.balance);
     }
     if let Some(n) = &raw.nonfinite {
-        match n.get_ref().as_str() {
-            "drop" => spec.nonfinite = NonFinite::Drop,
-            "zero" => spec.nonfinite = NonFinite::Zero,
-            "clip" => spec.nonfinite = NonFinite::Clip,
-            other => issues.at(
-                n.span(),
-                "nonfinite",
-                format!("`{other}`: expected drop, zero or clip"),
-            ),
-        }
+        let all = NonFinite::ALL.map(|n| (n.name(), n));
+        spec.nonfinite = issues
+            .choose(n, "nonfinite", "nonfinite policy", &all)
+            .unwrap_or(spec.nonfinite);
     }
     if raw.search.is_empty() {
         issues.at(
@@ -427,16 +403,9 @@ fn parse_search(
     for (name, sp) in &search.params {
         let values = match sp {
             Space::Choices(v) => v.clone(),
-            Space::Range { min, max, int, .. } => [min, max]
-                .iter()
-                .map(|x| {
-                    if *int {
-                        (x.round() as i64).to_string()
-                    } else {
-                        x.to_string()
-                    }
-                })
-                .collect(),
+            Space::Range { min, max, int, .. } => {
+                vec![range_value(*min, *int), range_value(*max, *int)]
+            }
         };
         probes.push((Some(name), values));
     }
@@ -490,6 +459,15 @@ fn parse_search(
 }
 
 // ------------------------------------------------------------------ configs
+
+/// A value drawn from a range, as a parameter takes it.
+fn range_value(x: f64, int: bool) -> String {
+    if int {
+        (x.round() as i64).to_string()
+    } else {
+        format!("{x:.6e}")
+    }
+}
 
 /// The configurations of one search, numbered from `first`.
 fn configs_of(s: &Search, first: usize, seed: u64, search_index: usize) -> Vec<Config> {
@@ -553,11 +531,7 @@ fn configs_of(s: &Search, first: usize, seed: u64, search_index: usize) -> Vec<C
                             } else {
                                 min + u * (max - min)
                             };
-                            if *int {
-                                (x.round() as i64).to_string()
-                            } else {
-                                format!("{x:.6e}")
-                            }
+                            range_value(x, *int)
                         }
                     })
                     .collect()
@@ -585,24 +559,20 @@ fn options(spec: &SweepSpec, c: &Config) -> TrainOptions {
         algorithm: c.model.clone(),
         params: c.params.clone(),
         seed: spec.seed,
-        validation: if spec.cv.is_some() && c.model != "kmeans" {
-            0.0
-        } else {
-            spec.validation
-        },
+        validation: super::validation_fraction(&c.model, spec.cv.is_some(), spec.validation),
         balance: spec.balance,
     }
 }
 
 // ------------------------------------------------------------------ run
 
-/// Train and score one configuration; its model when `keep`.
+/// Train and score one configuration.
 fn run_one(
     spec: &SweepSpec,
     c: &Config,
     train: &FeatureTable,
     test: Option<&FeatureTable>,
-) -> (SweepRow, Option<ModelFile>) {
+) -> SweepRow {
     let mut row = SweepRow {
         config: c.clone(),
         accuracy: 0.0,
@@ -626,13 +596,13 @@ fn run_one(
             }
             Err(e) => row.error = Some(e.to_string()),
         }
-        return (row, None);
+        return row;
     }
     let m = match super::train(train, &o) {
         Ok(m) => m,
         Err(e) => {
             row.error = Some(e.to_string());
-            return (row, None);
+            return row;
         }
     };
     let e = match test {
@@ -655,7 +625,7 @@ fn run_one(
         }
         Err(e) => row.error = Some(e.to_string()),
     }
-    (row, Some(m))
+    row
 }
 
 /// Run every configuration (in parallel), calling `done` after each; rows
@@ -669,7 +639,7 @@ pub fn run(
     let mut rows: Vec<SweepRow> = configs(spec)
         .par_iter()
         .map(|c| {
-            let (row, _) = run_one(spec, c, train, test);
+            let row = run_one(spec, c, train, test);
             done();
             row
         })
@@ -690,11 +660,7 @@ pub fn train_config(
     c: &Config,
     train: &FeatureTable,
 ) -> Result<ModelFile, ModelError> {
-    let mut o = options(spec, c);
-    if spec.cv.is_some() && c.model != "kmeans" {
-        o.validation = 0.0;
-    }
-    super::train(train, &o)
+    super::train(train, &options(spec, c))
 }
 
 fn opt(v: Option<f64>) -> String {

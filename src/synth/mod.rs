@@ -46,7 +46,7 @@ use world::World;
 /// Errors of the generator.
 #[derive(Debug, thiserror::Error)]
 pub enum SynthError {
-    #[error("{path}: {} problem{} in the traffic spec:\n{}", .issues.len(), if .issues.len() == 1 { "" } else { "s" }, issue_lines(.path, .issues))]
+    #[error("{}", crate::config::format_issues(.path, "traffic spec", .issues))]
     Spec {
         path: String,
         issues: Vec<SpecIssue>,
@@ -63,23 +63,6 @@ pub enum SynthError {
         #[source]
         source: std::io::Error,
     },
-}
-
-fn issue_lines(path: &str, issues: &[SpecIssue]) -> String {
-    issues
-        .iter()
-        .map(|i| {
-            if i.key.is_empty() {
-                format!("  {path}:{}:{}: {}", i.line, i.column, i.message)
-            } else {
-                format!(
-                    "  {path}:{}:{}: `{}`: {}",
-                    i.line, i.column, i.key, i.message
-                )
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 impl SynthError {

@@ -987,20 +987,16 @@ fn validate(path: &str, raw: RawSpec, ov: Overrides, is: &mut Issues) -> Option<
     }
     let end_us = duration_us;
 
-    let os_of = |is: &mut Issues, key: &str, v: &Option<Spanned<String>>, def: Os| match v {
-        None => def,
-        Some(s) => match s.get_ref().as_str() {
-            "linux" => Os::Linux,
-            "windows" => Os::Windows,
-            o => {
-                is.at(
-                    s.span(),
-                    key,
-                    format!("`{o}`: expected \"linux\" or \"windows\""),
-                );
-                def
-            }
-        },
+    let os_of = |is: &mut Issues, key: &str, v: &Option<Spanned<String>>, def: Os| {
+        v.as_ref().map_or(def, |s| {
+            is.choose(
+                s,
+                key,
+                "os",
+                &[("linux", Os::Linux), ("windows", Os::Windows)],
+            )
+            .unwrap_or(def)
+        })
     };
     let closed_of =
         |is: &mut Issues, key: &str, v: &Option<Spanned<String>>, external: bool| match v {
@@ -1011,33 +1007,25 @@ fn validate(path: &str, raw: RawSpec, ov: Overrides, is: &mut Issues) -> Option<
                     Closed::Reset
                 }
             }
-            Some(s) => match s.get_ref().as_str() {
-                "reset" => Closed::Reset,
-                "drop" => Closed::Drop,
-                o => {
-                    is.at(
-                        s.span(),
-                        key,
-                        format!("`{o}`: expected \"reset\" or \"drop\""),
-                    );
-                    Closed::Reset
-                }
-            },
+            Some(s) => is
+                .choose(
+                    s,
+                    key,
+                    "closed-port answer",
+                    &[("reset", Closed::Reset), ("drop", Closed::Drop)],
+                )
+                .unwrap_or(Closed::Reset),
         };
     let services_of = |is: &mut Issues, key: &str, v: &Option<Spanned<Vec<String>>>| {
         let mut set = Services::default();
         if let Some(list) = v {
             for name in list.get_ref() {
-                match Service::ALL.iter().find(|s| s.name() == name) {
-                    Some(&s) => set.insert(s),
-                    None => is.at(
-                        list.span(),
-                        key,
-                        format!(
-                            "unknown service `{name}`: expected {}",
-                            Service::ALL.map(|s| s.name()).join(", ")
-                        ),
-                    ),
+                // Each name, placed at the list.
+                let named = Spanned::new(list.span(), name.clone());
+                if let Some(s) =
+                    is.choose(&named, key, "service", &Service::ALL.map(|s| (s.name(), s)))
+                {
+                    set.insert(s);
                 }
             }
         }
@@ -1314,20 +1302,9 @@ fn validate(path: &str, raw: RawSpec, ov: Overrides, is: &mut Issues) -> Option<
         let b = b.get_ref();
         let k = |f: &str| format!("benign[{i}].{f}");
         let app = match &b.app {
-            Some(a) => match App::ALL.iter().find(|x| x.name() == a.get_ref()) {
-                Some(&x) => x,
-                None => {
-                    is.at(
-                        a.span(),
-                        k("app"),
-                        format!(
-                            "unknown app `{}`: expected {}",
-                            a.get_ref(),
-                            App::ALL.map(|x| x.name()).join(", ")
-                        ),
-                    );
-                    continue;
-                }
+            Some(a) => match is.choose(a, &k("app"), "app", &App::ALL.map(|x| (x.name(), x))) {
+                Some(x) => x,
+                None => continue,
             },
             None => {
                 is.at(sp, k("app"), "missing");
@@ -1460,21 +1437,13 @@ fn validate(path: &str, raw: RawSpec, ov: Overrides, is: &mut Issues) -> Option<
             let s = s.get_ref();
             let k = |f: &str| format!("campaign[{ci}].step[{si}].{f}");
             let kind = match &s.kind {
-                Some(x) => match AttackKind::ALL.iter().find(|a| a.name() == x.get_ref()) {
-                    Some(&a) => a,
-                    None => {
-                        is.at(
-                            x.span(),
-                            k("kind"),
-                            format!(
-                                "unknown attack kind `{}`: expected {}",
-                                x.get_ref(),
-                                AttackKind::ALL.map(|a| a.name()).join(", ")
-                            ),
-                        );
-                        continue;
+                Some(x) => {
+                    let kinds = AttackKind::ALL.map(|a| (a.name(), a));
+                    match is.choose(x, &k("kind"), "attack kind", &kinds) {
+                        Some(a) => a,
+                        None => continue,
                     }
-                },
+                }
                 None => {
                     is.at(ssp, k("kind"), "missing");
                     continue;
