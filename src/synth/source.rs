@@ -552,36 +552,13 @@ impl Source {
                 let target = s.targets[(i % nt) as usize];
                 let ip = w.hosts[target].ep.ip;
                 let file = size(&s.bytes, rng).max(1);
-                let mut smb = Smb2::new(rng);
                 let mut ops = vec![Op::Connect];
-                let pair = |ops: &mut Vec<Op>, (q, r): (Content, Content), think: i64| {
-                    ops.push(send(true, think, q));
-                    ops.push(send(false, 400, r));
-                };
-                let neg = smb.negotiate(rng);
-                pair(&mut ops, neg, 0);
-                pair(&mut ops, smb.session_setup(), 1_000);
-                pair(&mut ops, smb.session_setup(), 1_000);
-                pair(
-                    &mut ops,
-                    smb.tree_connect(&format!("\\\\{ip}\\ADMIN$")),
-                    500,
-                );
+                let mut smb = SmbOps::open(&mut ops, 400, rng, &format!("\\\\{ip}\\ADMIN$"));
                 let name = format!("{}.exe", proto::hex_token(rng, 8).to_uppercase());
-                pair(&mut ops, smb.create(&name, u64::from(file), true), 500);
-                let mut off = 0u32;
-                while off < file {
-                    let n = (file - off).min(65_536);
-                    pair(&mut ops, smb.write(u64::from(off), n), 100);
-                    off += n;
-                }
-                pair(&mut ops, smb.close(), 200);
-                pair(&mut ops, smb.tree_disconnect(), 200);
-                pair(&mut ops, smb.logoff(), 200);
-                ops.push(Op::Close {
-                    by_c: true,
-                    delay_us: 500,
-                });
+                let create = smb.smb.create(&name, u64::from(file), true);
+                smb.pair(create, 500);
+                smb.transfer(file, true);
+                smb.end(200);
                 push(w.conv(TCP, from, None, target, 445, t, ops, rng));
                 if w.hosts[target].services.has(Service::Rpc) {
                     let (q, r) = proto::dcerpc_bind(1);
@@ -680,6 +657,71 @@ fn txt_exchange(
         unreachable: false,
     };
     vec![query, answer]
+}
+
+/// The ops of an SMB2 session: each request from the client, its answer
+/// `reply_us` later.
+struct SmbOps<'a> {
+    ops: &'a mut Vec<Op>,
+    smb: Smb2,
+    reply_us: i64,
+}
+
+impl<'a> SmbOps<'a> {
+    /// Negotiate, two session-setup rounds, and connect to `share`.
+    fn open(ops: &'a mut Vec<Op>, reply_us: i64, rng: &mut Rng, share: &str) -> SmbOps<'a> {
+        let mut s = SmbOps {
+            ops,
+            smb: Smb2::new(rng),
+            reply_us,
+        };
+        let neg = s.smb.negotiate(rng);
+        s.pair(neg, 0);
+        let setup = s.smb.session_setup();
+        s.pair(setup, 1_000);
+        let setup = s.smb.session_setup();
+        s.pair(setup, 1_000);
+        let tree = s.smb.tree_connect(share);
+        s.pair(tree, 500);
+        s
+    }
+
+    /// A request `think` µs after the previous answer, and its answer.
+    fn pair(&mut self, (q, r): (Content, Content), think: i64) {
+        self.ops.push(send(true, think, q));
+        self.ops.push(send(false, self.reply_us, r));
+    }
+
+    /// Write or read the open file's `size` bytes in 64 KiB requests, then
+    /// close it.
+    fn transfer(&mut self, size: u32, write: bool) {
+        let mut off = 0u32;
+        while off < size {
+            let n = (size - off).min(65_536);
+            let rw = if write {
+                self.smb.write(u64::from(off), n)
+            } else {
+                self.smb.read(u64::from(off), n)
+            };
+            self.pair(rw, 100);
+            off += n;
+        }
+        let close = self.smb.close();
+        self.pair(close, 200);
+    }
+
+    /// Disconnect from the share `disconnect_us` after the last answer, log
+    /// off and close the connection.
+    fn end(mut self, disconnect_us: i64) {
+        let d = self.smb.tree_disconnect();
+        self.pair(d, disconnect_us);
+        let l = self.smb.logoff();
+        self.pair(l, 200);
+        self.ops.push(Op::Close {
+            by_c: true,
+            delay_us: 500,
+        });
+    }
 }
 
 fn send(from_c: bool, delay_us: i64, content: Content) -> Op {
@@ -889,36 +931,17 @@ fn benign(b: &BenignSpec, w: &mut World, t: i64, rng: &mut Rng) -> Option<Conv> 
         }
         App::Smb => {
             let ip = w.hosts[server].ep.ip;
-            let mut smb = Smb2::new(rng);
             ops.push(Op::Connect);
-            let pair = |ops: &mut Vec<Op>, (q, r): (Content, Content), think: i64| {
-                ops.push(send(true, think, q));
-                ops.push(send(false, 300, r));
-            };
-            let neg = smb.negotiate(rng);
-            pair(&mut ops, neg, 0);
-            pair(&mut ops, smb.session_setup(), 1_000);
-            pair(&mut ops, smb.session_setup(), 1_000);
-            pair(&mut ops, smb.tree_connect(&format!("\\\\{ip}\\share")), 500);
+            let mut smb = SmbOps::open(&mut ops, 300, rng, &format!("\\\\{ip}\\share"));
             for _ in 0..count(&b.exchanges, rng) {
                 let file = size(&b.response_bytes, rng).max(1);
                 let name = format!("docs\\{}.docx", proto::hex_token(rng, 8));
                 let th = think(b, rng);
-                pair(&mut ops, smb.create(&name, u64::from(file), false), th);
-                let mut off = 0u32;
-                while off < file {
-                    let n = (file - off).min(65_536);
-                    pair(&mut ops, smb.read(u64::from(off), n), 100);
-                    off += n;
-                }
-                pair(&mut ops, smb.close(), 200);
+                let create = smb.smb.create(&name, u64::from(file), false);
+                smb.pair(create, th);
+                smb.transfer(file, false);
             }
-            pair(&mut ops, smb.tree_disconnect(), 500);
-            pair(&mut ops, smb.logoff(), 200);
-            ops.push(Op::Close {
-                by_c: true,
-                delay_us: 500,
-            });
+            smb.end(500);
         }
     }
     Some(w.conv(proto_n, client, None, server, svc.port(), t, ops, rng))
