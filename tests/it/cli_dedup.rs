@@ -3,7 +3,7 @@
 //! counted in the decode buckets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use assert_cmd::Command;
+use crate::common;
 use maximus_sim::capture::CaptureReader;
 use maximus_sim::capture::writer::PcapWriter;
 use std::path::{Path, PathBuf};
@@ -37,12 +37,7 @@ fn doubled(src: &Path, dst: &Path, delay_ns: i64) -> u64 {
 }
 
 fn run(args: &[&str], input: &Path) -> Vec<u8> {
-    let out = Command::cargo_bin("maximus-sim")
-        .unwrap()
-        .args(args)
-        .arg(input)
-        .assert()
-        .success();
+    let out = common::bin().args(args).arg(input).assert().success();
     out.get_output().stdout.clone()
 }
 
@@ -67,8 +62,7 @@ fn dedup_restores_the_original_flows_and_counts_the_copies() {
             "{profile}: the copies should change the flows without --dedup"
         );
     }
-    let out = Command::cargo_bin("maximus-sim")
-        .unwrap()
+    let out = common::bin()
         .args(["flows", "--dedup", "--stats", "-o", "-"])
         .arg(&twice)
         .assert()
@@ -126,8 +120,7 @@ fn duplicate_counts_match_a_brute_force_oracle() {
 
 #[test]
 fn bad_window_is_a_usage_error() {
-    Command::cargo_bin("maximus-sim")
-        .unwrap()
+    common::bin()
         .args(["flows", "--dedup=-1"])
         .arg(sample())
         .assert()

@@ -2,25 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use assert_cmd::Command;
-use std::path::{Path, PathBuf};
-
-fn reference_pcap() -> Option<PathBuf> {
-    let base = std::env::var_os("MAXIMUS_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets"));
-    let p = base.join("cicflowmeter-reference/cic2017-v3/test.pcap");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} not found (set MAXIMUS_DATA_DIR)", p.display());
-        None
-    }
-}
-
-fn bin() -> Command {
-    Command::cargo_bin("maximus-sim").unwrap()
-}
+use crate::common::{bin, reference_pcap};
+use std::path::Path;
 
 #[test]
 fn writes_a_csv_file_and_stats() {

@@ -2,13 +2,9 @@
 //! warnings and errors for damaged or foreign input, stdin and gzip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use assert_cmd::Command;
+use crate::common::bin;
 use std::io::Write;
 use std::path::PathBuf;
-
-fn bin() -> Command {
-    Command::cargo_bin("maximus-sim").unwrap()
-}
 
 fn sample() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets/quickstart/sample.pcap")

@@ -1,13 +1,14 @@
 //! `maximus-sim synth` and `flows --labels` through the real binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::common;
 use assert_cmd::Command;
 use std::path::Path;
 
 const QUICK: &str = "datasets/quickstart/spec.toml";
 
 fn bin() -> Command {
-    let mut c = Command::cargo_bin("maximus-sim").unwrap();
+    let mut c = common::bin();
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
     c
 }

@@ -4,15 +4,13 @@
 
 use crate::common;
 
-use assert_cmd::Command;
 use polars::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Run `flows`; exit 0, or 65 when a shared capture in a folder is corrupt
 /// (its rows before the damage are still written).
 fn flows(input: &Path, out: &Path, extra: &[&str]) {
-    let o = Command::cargo_bin("maximus-sim")
-        .unwrap()
+    let o = common::bin()
         .arg("flows")
         .arg(input)
         .arg("-o")
@@ -177,8 +175,7 @@ fn parquet_bytes_do_not_depend_on_threads_or_runs() {
 
 #[test]
 fn parquet_to_stdout_is_a_usage_error() {
-    Command::cargo_bin("maximus-sim")
-        .unwrap()
+    common::bin()
         .args(["flows", "--format", "parquet", "-o", "-"])
         .arg(sample())
         .assert()

@@ -4,24 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use assert_cmd::Command;
+use crate::common::{bin, reference_pcap};
 use maximus_sim::capture::{CaptureReader, read_packets};
 use maximus_sim::flow::csv::CsvWriter;
 use maximus_sim::flow::{FlowExtractor, FlowParams, Profile, shard};
-use std::path::{Path, PathBuf};
-
-fn reference_pcap() -> Option<PathBuf> {
-    let base = std::env::var_os("MAXIMUS_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets"));
-    let p = base.join("cicflowmeter-reference/cic2017-v3/test.pcap");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} not found (set MAXIMUS_DATA_DIR)", p.display());
-        None
-    }
-}
+use std::path::Path;
 
 /// CSV bytes of `pcap` through the library with `params` on `threads`.
 fn csv(pcap: &Path, params: FlowParams, threads: usize) -> Vec<u8> {
@@ -71,10 +58,6 @@ fn a_tiny_budget_gives_the_bytes_of_the_default_on_a_real_capture() {
             }
         }
     }
-}
-
-fn bin() -> Command {
-    Command::cargo_bin("maximus-sim").unwrap()
 }
 
 #[test]

@@ -2,9 +2,8 @@
 //! exact floats), reproducibility, and the train/eval/score commands.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common;
+use crate::common::{self, bin};
 
-use assert_cmd::Command;
 use maximus_sim::dataset::table::{self, NonFinite};
 use maximus_sim::model::{self, Balance, TrainOptions};
 use std::collections::BTreeMap;
@@ -60,7 +59,6 @@ fn train_eval_score_commands() {
     let data = dir.join("cicids2017-sample-mth-ids/CICIDS2017_sample.csv");
     let tmp = tempfile::tempdir().unwrap();
     let m = tmp.path().join("m.json");
-    let bin = || Command::cargo_bin("maximus-sim").unwrap();
     let train_rf = |out: &std::path::Path| {
         bin()
             .args(["train", "--model", "rf", "--param", "n_trees=20"])
@@ -156,7 +154,7 @@ fn train_eval_score_commands() {
 fn parquet_and_csv_flows_give_the_same_table_and_models_train_on_synth_flows() {
     let tmp = tempfile::tempdir().unwrap();
     let bin = || {
-        let mut c = Command::cargo_bin("maximus-sim").unwrap();
+        let mut c = bin();
         c.current_dir(env!("CARGO_MANIFEST_DIR"));
         c
     };
@@ -239,7 +237,6 @@ fpr = [0.01, 0.05]
         ),
     )
     .unwrap();
-    let bin = || Command::cargo_bin("maximus-sim").unwrap();
     let run = |out: &std::path::Path, threads: &str| {
         bin()
             .env("RAYON_NUM_THREADS", threads)
@@ -332,8 +329,7 @@ fn cross_validation_and_balancing_from_the_command_line() {
     let data = dir.join("cicids2017-sample-mth-ids/CICIDS2017_sample.csv");
     let tmp = tempfile::tempdir().unwrap();
     let m = tmp.path().join("m.json");
-    let out = Command::cargo_bin("maximus-sim")
-        .unwrap()
+    let out = bin()
         .args([
             "train",
             "--model",

@@ -2,7 +2,7 @@
 //! main job on bundled data, the second is the test command `.ci/run` uses.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use assert_cmd::Command;
+use crate::common;
 
 fn quick_start() -> Vec<String> {
     let readme =
@@ -42,8 +42,7 @@ fn quick_start_has_two_commands_and_the_first_works() {
             fixed.push(out.display().to_string());
         }
     }
-    Command::cargo_bin("maximus-sim")
-        .unwrap()
+    common::bin()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(&fixed)
         .assert()

@@ -5,6 +5,23 @@
 use etherparse::PacketBuilder;
 use std::path::PathBuf;
 
+/// The binary under test.
+pub fn bin() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("maximus-sim").unwrap()
+}
+
+/// The capture CICFlowMeter V3 wrote the reference CSVs from, when the
+/// shared datasets are there (the reason is printed when not).
+pub fn reference_pcap() -> Option<PathBuf> {
+    let p = data_dir()?.join("cicflowmeter-reference/cic2017-v3/test.pcap");
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} not found (set MAXIMUS_DATA_DIR)", p.display());
+        None
+    }
+}
+
 /// `$MAXIMUS_DATA_DIR`, else `../shared/datasets` beside the crate; `None`
 /// (with the reason printed) when it is absent.
 pub fn data_dir() -> Option<PathBuf> {
