@@ -70,6 +70,17 @@ impl Scaler {
     }
 }
 
+/// Probabilities from per-class scores `z` (log-sum-exp), written at our
+/// class id of each score; every other class gets 0.
+fn softmax_into(z: &[f64], classes: &[u32], out: &mut [f64]) {
+    let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let sum: f64 = z.iter().map(|v| (v - m).exp()).sum();
+    out.iter_mut().for_each(|o| *o = 0.0);
+    for (k, v) in z.iter().enumerate() {
+        out[classes[k] as usize] = (v - m).exp() / sum;
+    }
+}
+
 /// A fitted multinomial logistic regression.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Logistic {
@@ -122,12 +133,7 @@ impl Logistic {
             }
             *zk = s;
         }
-        let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let sum: f64 = z.iter().map(|v| (v - m).exp()).sum();
-        out.iter_mut().for_each(|o| *o = 0.0);
-        for (k, v) in z.iter().enumerate() {
-            out[self.classes[k] as usize] = (v - m).exp() / sum;
-        }
+        softmax_into(&z, &self.classes, out);
     }
 }
 
@@ -309,12 +315,7 @@ impl Bayes {
             }
             z.push(s);
         }
-        let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let sum: f64 = z.iter().map(|v| (v - m).exp()).sum();
-        out.iter_mut().for_each(|o| *o = 0.0);
-        for (k, v) in z.iter().enumerate() {
-            out[self.classes[k] as usize] = (v - m).exp() / sum;
-        }
+        softmax_into(&z, &self.classes, out);
     }
 }
 

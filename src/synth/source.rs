@@ -349,10 +349,7 @@ impl Source {
                         paced: None,
                     });
                 }
-                ops.push(Op::Close {
-                    by_c: false,
-                    delay_us: s.period_us,
-                });
+                ops.push(close(false, s.period_us));
                 push(w.conv(TCP, from, None, target, port, t, ops, rng));
             }
             AttackKind::SlowRead => {
@@ -379,10 +376,7 @@ impl Source {
                         content: proto::http_response(200, "OK", body),
                         paced: Some((seg, gap)),
                     },
-                    Op::Close {
-                        by_c: false,
-                        delay_us: gap,
-                    },
+                    close(false, gap),
                 ];
                 let mut conv = w.conv(TCP, from, None, target, port, t, ops, rng);
                 conv.c.window = 2;
@@ -404,10 +398,7 @@ impl Source {
                         Content::fill(proto::ssh_encrypted_len(28)),
                     ));
                 }
-                ops.push(Op::Close {
-                    by_c: tries < 3,
-                    delay_us: 200,
-                });
+                ops.push(close(tries < 3, 200));
                 push(w.conv(TCP, from, None, target, 22, t, ops, rng));
             }
             AttackKind::FtpBruteForce => {
@@ -434,10 +425,7 @@ impl Source {
                 }
                 ops.push(send(true, 1_000, proto::ftp_line("QUIT")));
                 ops.push(send(false, 300, proto::ftp_line("221 Goodbye.")));
-                ops.push(Op::Close {
-                    by_c: false,
-                    delay_us: 100,
-                });
+                ops.push(close(false, 100));
                 push(w.conv(TCP, from, None, target, 21, t, ops, rng));
             }
             AttackKind::HttpBruteForce => {
@@ -459,10 +447,7 @@ impl Source {
                         proto::http_text_response(200, "OK", "Invalid username or password"),
                     ));
                 }
-                ops.push(Op::Close {
-                    by_c: true,
-                    delay_us: 1_000,
-                });
+                ops.push(close(true, 1_000));
                 push(w.conv(TCP, from, None, target, 80, t, ops, rng));
             }
             AttackKind::WebExploit => {
@@ -487,10 +472,7 @@ impl Source {
                         5_000 + us(0.03 * rng.unit()),
                         proto::http_text_response(status, reason, body),
                     ),
-                    Op::Close {
-                        by_c: true,
-                        delay_us: 500,
-                    },
+                    close(true, 500),
                 ];
                 push(w.conv(TCP, from, None, target, 80, t, ops, rng));
             }
@@ -509,10 +491,7 @@ impl Source {
                     20_000,
                     Content::new().then(tls_data(size(&s.bytes, rng).max(1))),
                 ));
-                ops.push(Op::Close {
-                    by_c: true,
-                    delay_us: 500,
-                });
+                ops.push(close(true, 500));
                 push(w.conv(TCP, from, None, target, 443, t, ops, rng));
             }
             AttackKind::C2DnsBeacon => {
@@ -542,10 +521,7 @@ impl Source {
                     30_000,
                     Content::new().then(tls_data(60 + rng.below(60) as u32)),
                 ));
-                ops.push(Op::Close {
-                    by_c: true,
-                    delay_us: 1_000,
-                });
+                ops.push(close(true, 1_000));
                 push(w.conv(TCP, from, None, target, 443, t, ops, rng));
             }
             AttackKind::SmbLateral => {
@@ -566,10 +542,7 @@ impl Source {
                         Op::Connect,
                         send(true, 0, q),
                         send(false, 300, r),
-                        Op::Close {
-                            by_c: true,
-                            delay_us: 2_000,
-                        },
+                        close(true, 2_000),
                     ];
                     push(w.conv(TCP, from, None, target, 135, t + 200_000, ops, rng));
                 }
@@ -706,8 +679,8 @@ impl<'a> SmbOps<'a> {
             self.pair(rw, 100);
             off += n;
         }
-        let close = self.smb.close();
-        self.pair(close, 200);
+        let done = self.smb.close();
+        self.pair(done, 200);
     }
 
     /// Disconnect from the share `disconnect_us` after the last answer, log
@@ -717,11 +690,13 @@ impl<'a> SmbOps<'a> {
         self.pair(d, disconnect_us);
         let l = self.smb.logoff();
         self.pair(l, 200);
-        self.ops.push(Op::Close {
-            by_c: true,
-            delay_us: 500,
-        });
+        self.ops.push(close(true, 500));
     }
+}
+
+/// The connection closes from the client (`by_c`) or the server side.
+fn close(by_c: bool, delay_us: i64) -> Op {
+    Op::Close { by_c, delay_us }
 }
 
 fn send(from_c: bool, delay_us: i64, content: Content) -> Op {
@@ -822,10 +797,7 @@ fn benign(b: &BenignSpec, w: &mut World, t: i64, rng: &mut Rng) -> Option<Conv> 
                     proto::http_response(200, "OK", resp),
                 ));
             }
-            ops.push(Op::Close {
-                by_c: rng.chance(0.7),
-                delay_us: think(b, rng),
-            });
+            ops.push(close(rng.chance(0.7), think(b, rng)));
         }
         App::Https => {
             let sni = DOMAINS[rng.below(DOMAINS.len() as u64) as usize];
@@ -845,10 +817,7 @@ fn benign(b: &BenignSpec, w: &mut World, t: i64, rng: &mut Rng) -> Option<Conv> 
                     Content::new().then(tls_data(resp)),
                 ));
             }
-            ops.push(Op::Close {
-                by_c: rng.chance(0.8),
-                delay_us: think(b, rng),
-            });
+            ops.push(close(rng.chance(0.8), think(b, rng)));
         }
         App::Dns => {
             let name = DOMAINS[rng.below(DOMAINS.len() as u64) as usize];
@@ -924,10 +893,7 @@ fn benign(b: &BenignSpec, w: &mut World, t: i64, rng: &mut Rng) -> Option<Conv> 
                     ));
                 }
             }
-            ops.push(Op::Close {
-                by_c: true,
-                delay_us: think(b, rng),
-            });
+            ops.push(close(true, think(b, rng)));
         }
         App::Smb => {
             let ip = w.hosts[server].ep.ip;

@@ -684,6 +684,30 @@ pub fn parse(path: &str, text: &str, ov: Overrides) -> Result<SynthSpec, Vec<Spe
     }
 }
 
+/// A host or subnet name: present (else "missing" at `missing_at`) and
+/// well-formed, or `None` with the issue; a `clash` with an earlier name is
+/// reported but keeps the name.
+fn entity_name(
+    is: &mut Issues,
+    v: &Option<Spanned<String>>,
+    key: &str,
+    missing_at: std::ops::Range<usize>,
+    clash: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let Some(n) = v else {
+        is.at(missing_at, key, "missing");
+        return None;
+    };
+    if !valid_name(n.get_ref()) {
+        is.at(n.span(), key, "names are letters, digits, '-' and '_'");
+        return None;
+    }
+    if let Some(m) = clash(n.get_ref()) {
+        is.at(n.span(), key, m);
+    }
+    Some(n.get_ref().clone())
+}
+
 fn parse_duration_us(d: &RawDuration) -> Result<i64, String> {
     match d {
         RawDuration::Seconds(s) if s.is_finite() && *s >= 0.0 && *s < 1e9 => {
@@ -1073,29 +1097,14 @@ fn validate(path: &str, raw: RawSpec, ov: Overrides, is: &mut Issues) -> Option<
     for (i, h) in raw.host.iter().enumerate() {
         let h = h.get_ref();
         let k = |f: &str| format!("host[{i}].{f}");
-        let name = match &h.name {
-            Some(n) if valid_name(n.get_ref()) => {
-                if names.hosts.contains_key(n.get_ref()) {
-                    is.at(
-                        n.span(),
-                        k("name"),
-                        format!("host `{}` is defined twice", n.get_ref()),
-                    );
-                }
-                n.get_ref().clone()
-            }
-            Some(n) => {
-                is.at(
-                    n.span(),
-                    k("name"),
-                    "names are letters, digits, '-' and '_'",
-                );
-                continue;
-            }
-            None => {
-                is.at(0..0, k("name"), "missing");
-                continue;
-            }
+        let clash = |n: &str| {
+            names
+                .hosts
+                .contains_key(n)
+                .then(|| format!("host `{n}` is defined twice"))
+        };
+        let Some(name) = entity_name(is, &h.name, &k("name"), 0..0, clash) else {
+            continue;
         };
         let ip = match &h.ip {
             Some(s) => match s.get_ref().parse::<Ipv4Addr>() {
@@ -1143,30 +1152,12 @@ fn validate(path: &str, raw: RawSpec, ov: Overrides, is: &mut Issues) -> Option<
         let sp = s.span();
         let s = s.get_ref();
         let k = |f: &str| format!("subnet[{i}].{f}");
-        let name = match &s.name {
-            Some(n) if valid_name(n.get_ref()) => {
-                if names.subnets.contains_key(n.get_ref()) || names.hosts.contains_key(n.get_ref())
-                {
-                    is.at(
-                        n.span(),
-                        k("name"),
-                        format!("`{}` names another subnet or host", n.get_ref()),
-                    );
-                }
-                n.get_ref().clone()
-            }
-            Some(n) => {
-                is.at(
-                    n.span(),
-                    k("name"),
-                    "names are letters, digits, '-' and '_'",
-                );
-                continue;
-            }
-            None => {
-                is.at(sp.clone(), k("name"), "missing");
-                continue;
-            }
+        let clash = |n: &str| {
+            (names.subnets.contains_key(n) || names.hosts.contains_key(n))
+                .then(|| format!("`{n}` names another subnet or host"))
+        };
+        let Some(name) = entity_name(is, &s.name, &k("name"), sp.clone(), clash) else {
+            continue;
         };
         let Some(cidr_s) = &s.cidr else {
             is.at(sp, k("cidr"), "missing: e.g. \"10.1.0.0/24\"");

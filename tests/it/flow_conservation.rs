@@ -8,24 +8,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::common::data_dir;
 use maximus_sim::capture::{CaptureReader, read_packets};
 use maximus_sim::flow::{FlowExtractor, FlowParams, Profile, TzOffset, shard};
 use std::path::{Path, PathBuf};
-
-fn data_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("MAXIMUS_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets"));
-    if base.is_dir() {
-        Some(base)
-    } else {
-        eprintln!(
-            "skipping: {} not found (set MAXIMUS_DATA_DIR)",
-            base.display()
-        );
-        None
-    }
-}
 
 fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)

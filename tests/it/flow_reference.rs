@@ -19,17 +19,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn reference_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("MAXIMUS_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets"));
-    let dir = base.join("cicflowmeter-reference");
+    let dir = crate::common::data_dir()?.join("cicflowmeter-reference");
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!(
-            "skipping: {} not found (set MAXIMUS_DATA_DIR to the shared datasets folder)",
-            dir.display()
-        );
+        eprintln!("skipping: {} not found", dir.display());
         None
     }
 }
