@@ -83,47 +83,6 @@ impl Tree {
         }
     }
 
-    /// [`Tree::add_proba`] for every row of a row-major block (`d` wide),
-    /// `k` outputs per row: eight rows walk the tree in step, so that their
-    /// independent chains of node loads overlap.
-    pub fn add_proba_block(&self, block: &[f64], d: usize, w: f64, out: &mut [f64]) {
-        const LANES: usize = 8;
-        let k = self.classes as usize;
-        let rows = block.len() / d.max(1);
-        let mut r0 = 0;
-        while r0 < rows {
-            let lanes = LANES.min(rows - r0);
-            let mut at = [0usize; LANES];
-            loop {
-                let mut moved = false;
-                for (j, i) in at.iter_mut().enumerate().take(lanes) {
-                    let n = &self.nodes[*i];
-                    if n.feature != LEAF {
-                        moved = true;
-                        let v = block[(r0 + j) * d + n.feature as usize];
-                        *i = if v <= n.threshold {
-                            n.left as usize
-                        } else {
-                            n.right as usize
-                        };
-                    }
-                }
-                if !moved {
-                    break;
-                }
-            }
-            for (j, i) in at.iter().enumerate().take(lanes) {
-                let leaf = self.nodes[*i].left as usize;
-                let p = &self.leaf_proba[leaf..leaf + k];
-                let o = &mut out[(r0 + j) * k..(r0 + j + 1) * k];
-                for (o, v) in o.iter_mut().zip(p) {
-                    *o += w * f64::from(*v);
-                }
-            }
-            r0 += lanes;
-        }
-    }
-
     pub fn depth(&self) -> u32 {
         fn d(t: &Tree, i: usize) -> u32 {
             let n = &t.nodes[i];
@@ -138,6 +97,173 @@ impl Tree {
 
     pub fn leaves(&self) -> usize {
         self.nodes.iter().filter(|n| n.feature == LEAF).count()
+    }
+}
+
+impl Tree {
+    /// Why this tree cannot be walked on rows `d` wide, if it cannot: a
+    /// child or leaf offset out of range, a feature past `d`, or a cycle.
+    pub fn check(&self, d: usize) -> Result<(), String> {
+        let k = self.classes as usize;
+        if self.nodes.is_empty() || k == 0 {
+            return Err("a tree has no nodes or no classes".into());
+        }
+        // Every node reached once from the root: no cycle, no sharing.
+        let mut seen = vec![false; self.nodes.len()];
+        let mut stack = vec![0usize];
+        while let Some(i) = stack.pop() {
+            let n = self
+                .nodes
+                .get(i)
+                .ok_or(format!("node {i} does not exist"))?;
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(format!("node {i} is reached twice"));
+            }
+            if n.feature == LEAF {
+                let at = n.left as usize;
+                if at + k > self.leaf_proba.len() {
+                    return Err(format!("leaf {i} points past its probabilities"));
+                }
+            } else {
+                if n.feature as usize >= d {
+                    return Err(format!("node {i} splits on feature {} of {d}", n.feature));
+                }
+                stack.extend([n.right as usize, n.left as usize]);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Trees laid out for scoring many rows: every tree's nodes in depth-first
+/// order in one array (a split's left child is the next node, a leaf's
+/// `right` is itself), and each leaf's non-zero probabilities, already
+/// multiplied by the tree's weight, as (class, value) pairs: grown-out
+/// trees have mostly pure leaves, so a row adds one value per tree instead
+/// of one per class. Scores are bit-identical to summing
+/// [`Tree::add_proba`] in tree order (adding the zeros left out changes
+/// nothing).
+#[derive(Debug, Clone)]
+pub struct Flat {
+    nodes: Vec<FlatNode>,
+    roots: Vec<u32>,
+    /// Per node: its first (class, value) pair; a leaf's pairs run to the
+    /// next node's first.
+    leaf_at: Vec<u32>,
+    leaf_value: Vec<(u32, f64)>,
+    classes: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FlatNode {
+    threshold: f64,
+    feature: u32,
+    right: u32,
+}
+
+impl Flat {
+    /// `trees` (each [`Tree::check`]ed) weighted by `w`.
+    pub fn new(trees: &[Tree], w: f64) -> Flat {
+        let classes = trees.first().map_or(0, |t| t.classes as usize);
+        let mut f = Flat {
+            nodes: Vec::new(),
+            roots: Vec::with_capacity(trees.len()),
+            leaf_at: Vec::new(),
+            leaf_value: Vec::new(),
+            classes,
+        };
+        for t in trees {
+            f.roots.push(f.nodes.len() as u32);
+            let mut stack = vec![(0usize, None::<usize>)];
+            while let Some((i, parent)) = stack.pop() {
+                let me = f.nodes.len();
+                if let Some(p) = parent {
+                    f.nodes[p].right = me as u32;
+                }
+                let n = &t.nodes[i];
+                f.leaf_at.push(f.leaf_value.len() as u32);
+                if n.feature == LEAF {
+                    f.nodes.push(FlatNode {
+                        threshold: f64::NAN,
+                        feature: 0,
+                        right: me as u32,
+                    });
+                    let at = n.left as usize;
+                    f.leaf_value.extend(
+                        t.leaf_proba[at..at + classes]
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, p)| **p != 0.0)
+                            .map(|(c, p)| (c as u32, w * f64::from(*p))),
+                    );
+                } else {
+                    f.nodes.push(FlatNode {
+                        threshold: n.threshold,
+                        feature: n.feature,
+                        right: 0,
+                    });
+                    // Left is walked next (so it is node me + 1); right
+                    // patches our `right` when it is reached.
+                    stack.push((n.right as usize, Some(me)));
+                    stack.push((n.left as usize, None));
+                }
+            }
+        }
+        f.leaf_at.push(f.leaf_value.len() as u32);
+        f
+    }
+
+    /// Weighted class probabilities of every row of a row-major block
+    /// (`d` wide, every feature index of the trees below `d`), added to
+    /// `out` (`classes` per row).
+    ///
+    /// Tree by tree, eight rows walk in step so that their independent
+    /// chains of loads overlap. Every lane steps every time (a lane at its
+    /// leaf steps onto the leaf again), so no branch depends on the data;
+    /// the walk ends when no lane moved.
+    pub fn add_proba_block(&self, block: &[f64], d: usize, out: &mut [f64]) {
+        const LANES: usize = 8;
+        let k = self.classes;
+        let rows = block.len() / d.max(1);
+        let nodes = &self.nodes[..];
+        for &root in &self.roots {
+            let mut r0 = 0;
+            while r0 < rows {
+                let lanes = LANES.min(rows - r0);
+                // A ragged tail repeats its last row in the spare lanes.
+                let base: [usize; LANES] = std::array::from_fn(|j| (r0 + j.min(lanes - 1)) * d);
+                let mut at = [root as usize; LANES];
+                loop {
+                    let mut moved = 0usize;
+                    for j in 0..LANES {
+                        let i = at[j];
+                        let n = nodes[i];
+                        let v = block[base[j] + n.feature as usize];
+                        // A select, not a branch: which way a row goes is
+                        // unpredictable, and a mispredicted jump costs more
+                        // than the whole step.
+                        let next = std::hint::select_unpredictable(
+                            v <= n.threshold,
+                            i + 1,
+                            n.right as usize,
+                        );
+                        moved |= next ^ i;
+                        at[j] = next;
+                    }
+                    if moved == 0 {
+                        break;
+                    }
+                }
+                for (j, i) in at.iter().enumerate().take(lanes) {
+                    let o = &mut out[(r0 + j) * k..(r0 + j + 1) * k];
+                    let pairs = self.leaf_at[*i] as usize..self.leaf_at[*i + 1] as usize;
+                    for &(c, v) in &self.leaf_value[pairs] {
+                        o[c as usize] += v;
+                    }
+                }
+                r0 += lanes;
+            }
+        }
     }
 }
 
@@ -347,20 +473,77 @@ mod tests {
             classes: 3,
             class_weight: &w,
         };
-        let t = fit(
-            data,
-            (0..500).collect(),
-            TreeParams::default(),
-            Rng::stream(1, "t"),
-        );
+        // Three trees on bootstrap-like row sets, one of them the same tree
+        // again, so that a forest's sum is checked, not only one tree.
+        let trees: Vec<Tree> = [1u64, 2, 1]
+            .iter()
+            .map(|&seed| {
+                let mut r = Rng::stream(seed, "rows");
+                let rows = (0..500).map(|_| r.below(500) as u32).collect();
+                fit(data, rows, TreeParams::default(), Rng::stream(seed, "t"))
+            })
+            .collect();
+        for t in &trees {
+            t.check(2).unwrap();
+        }
+        let w = 1.0 / 3.0;
+        let flat = Flat::new(&trees, w);
         // 37 rows: four full blocks of eight and a ragged tail.
         let rows = &x[..37 * 2];
         let mut block = vec![0.0; 37 * 3];
-        t.add_proba_block(rows, 2, 0.5, &mut block);
+        flat.add_proba_block(rows, 2, &mut block);
         for (i, row) in rows.chunks(2).enumerate() {
             let mut one = [0.0; 3];
-            t.add_proba(row, 0.5, &mut one);
+            for t in &trees {
+                t.add_proba(row, w, &mut one);
+            }
             assert_eq!(&block[i * 3..i * 3 + 3], &one, "row {i}");
+        }
+    }
+
+    #[test]
+    fn a_broken_tree_is_refused_not_walked() {
+        let leaf = Node {
+            feature: LEAF,
+            threshold: 0.0,
+            left: 0,
+            right: 0,
+        };
+        let split = |left, right, feature| Node {
+            feature,
+            threshold: 0.5,
+            left,
+            right,
+        };
+        let tree = |nodes: Vec<Node>, leaf_proba: Vec<f32>| Tree {
+            classes: 2,
+            nodes,
+            leaf_proba,
+        };
+        let good = tree(vec![split(1, 2, 1), leaf, leaf], vec![1.0, 0.0]);
+        good.check(2).unwrap();
+        let cases = [
+            (
+                tree(vec![split(1, 2, 2), leaf, leaf], vec![1.0, 0.0]),
+                "feature 2 of 2",
+            ),
+            (
+                tree(vec![split(1, 3, 0), leaf, leaf], vec![1.0, 0.0]),
+                "node 3 does not exist",
+            ),
+            (
+                tree(vec![split(1, 0, 0), leaf], vec![1.0, 0.0]),
+                "reached twice",
+            ),
+            (
+                tree(vec![split(1, 2, 0), leaf, leaf], vec![1.0]),
+                "past its probabilities",
+            ),
+            (tree(vec![], vec![]), "no nodes"),
+        ];
+        for (t, want) in cases {
+            let e = t.check(2).unwrap_err();
+            assert!(e.contains(want), "{e}");
         }
     }
     fn data(x: &[f64], d: usize, y: &[u32], classes: u32) -> Data<'static> {

@@ -171,7 +171,79 @@ impl ModelFile {
                 m.schema_version
             )));
         }
+        m.check().map_err(err)?;
         Ok(m)
+    }
+
+    /// Why this model cannot score rows, if it cannot: its parts disagree
+    /// on the number of features or classes (a hand-edited or truncated
+    /// file), so that scoring never indexes out of range.
+    fn check(&self) -> Result<(), String> {
+        let d = self.features.len();
+        let k = self.classes.len();
+        if d == 0 || k == 0 {
+            return Err("the model has no features or no classes".into());
+        }
+        if self.benign.is_some_and(|b| b as usize >= k) {
+            return Err("`benign` is not one of the classes".into());
+        }
+        let trees = match &self.model {
+            Fitted::Tree { tree } => std::slice::from_ref(tree),
+            Fitted::Forest { trees } if trees.is_empty() => {
+                return Err("the forest has no trees".into());
+            }
+            Fitted::Forest { trees } => trees,
+            _ => &[],
+        };
+        for (i, t) in trees.iter().enumerate() {
+            if t.classes as usize != k {
+                return Err(format!("tree {i} has {} classes, the model {k}", t.classes));
+            }
+            t.check(d).map_err(|e| format!("tree {i}: {e}"))?;
+        }
+        let sized = |what: &str, len: usize, want: usize| {
+            if len == want {
+                Ok(())
+            } else {
+                Err(format!("{what}: {len} values, {want} expected"))
+            }
+        };
+        let scaler = |sc: &linear::Scaler| {
+            sized("the scaler's mean", sc.mean.len(), d)?;
+            sized("the scaler's scale", sc.scale.len(), d)
+        };
+        match &self.model {
+            Fitted::Logistic { lr } => {
+                scaler(&lr.scaler)?;
+                let c = lr.classes.len();
+                sized("the weights", lr.weights.len(), d * c)?;
+                sized("the intercepts", lr.intercept.len(), c)?;
+            }
+            Fitted::Bayes { nb } => {
+                scaler(&nb.scaler)?;
+                let c = nb.classes.len();
+                sized("the priors", nb.log_prior.len(), c)?;
+                sized("the means", nb.theta.len(), d * c)?;
+                sized("the variances", nb.sigma.len(), d * c)?;
+            }
+            Fitted::Baseline { baseline } => {
+                scaler(&baseline.scaler)?;
+                if baseline.centroids.is_empty() || baseline.centroids.len() % d != 0 {
+                    return Err(format!(
+                        "the centroids hold {} values, not a multiple of {d}",
+                        baseline.centroids.len()
+                    ));
+                }
+            }
+            Fitted::Tree { .. } | Fitted::Forest { .. } => {}
+        }
+        if self.model.classes() > k {
+            return Err(format!(
+                "the fitted model knows {} classes, the class list {k}",
+                self.model.classes()
+            ));
+        }
+        Ok(())
     }
 
     pub fn write(&self, path: &Path) -> Result<(), ModelError> {
@@ -205,17 +277,36 @@ impl ModelFile {
         if d == 0 {
             return Err(ModelError::Data("the model has no features".into()));
         }
+        let scorer = self.model.scorer();
         Ok(t.x
             .par_chunks(PREDICT_BLOCK * d.max(1))
-            .flat_map_iter(|block| {
-                self.model
-                    .predict_block(self.classes.len(), self.benign, block, d)
-            })
+            .flat_map_iter(|block| scorer.predict_block(self.classes.len(), self.benign, block, d))
             .collect())
     }
 }
 
+/// A fitted model made ready to score blocks of rows: trees are
+/// flattened ([`cart::Flat`]) once, other models are used as they are.
+enum Scorer<'a> {
+    Trees(cart::Flat),
+    Rows(&'a Fitted),
+}
+
 impl Fitted {
+    fn scorer(&self) -> Scorer<'_> {
+        match self {
+            Fitted::Tree { tree } => {
+                Scorer::Trees(cart::Flat::new(std::slice::from_ref(tree), 1.0))
+            }
+            Fitted::Forest { trees } => {
+                Scorer::Trees(cart::Flat::new(trees, 1.0 / trees.len().max(1) as f64))
+            }
+            model => Scorer::Rows(model),
+        }
+    }
+}
+
+impl Scorer<'_> {
     /// (class id, confidence, attack score) of each row of a row-major
     /// block `d` wide, for `k` classes with `benign` the benign class.
     fn predict_block(
@@ -230,13 +321,8 @@ impl Fitted {
         match self {
             // Tree by tree over the block: each tree's nodes stay in cache
             // while every row of the block walks it.
-            Fitted::Forest { trees } => {
-                let w = 1.0 / trees.len().max(1) as f64;
-                for tree in trees {
-                    tree.add_proba_block(block, d, w, &mut p);
-                }
-            }
-            model => {
+            Scorer::Trees(flat) => flat.add_proba_block(block, d, &mut p),
+            Scorer::Rows(model) => {
                 let mut scratch = Vec::with_capacity(d);
                 for (row, out) in block.chunks_exact(d).zip(p.chunks_exact_mut(k)) {
                     model.predict_proba_with(row, &mut scratch, out);
@@ -257,7 +343,7 @@ impl Fitted {
 }
 
 /// Rows scored together (by one thread, tree by tree for a forest).
-const PREDICT_BLOCK: usize = 256;
+const PREDICT_BLOCK: usize = 64;
 
 /// Index of the largest value, the lowest index on ties.
 pub fn argmax(p: &[f64]) -> usize {
@@ -642,6 +728,7 @@ fn evaluate_rows(
     benign: Option<u32>,
 ) -> metrics::Evaluation {
     let d = t.features.len();
+    let scorer = model.scorer();
     let out: Vec<(u32, f64, f64)> = rows
         .par_chunks(PREDICT_BLOCK)
         .flat_map_iter(|chunk| {
@@ -649,7 +736,7 @@ fn evaluate_rows(
             for &r in chunk {
                 block.extend_from_slice(t.row(r as usize));
             }
-            model.predict_block(classes.len(), benign, &block, d)
+            scorer.predict_block(classes.len(), benign, &block, d)
         })
         .collect();
     let truth: Vec<u32> = rows.iter().map(|&r| y[r as usize]).collect();
@@ -1205,6 +1292,55 @@ mod tests {
         // A round trip through JSON keeps every prediction.
         let back: ModelFile = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert_eq!(back.predict(&t).unwrap(), a.predict(&t).unwrap());
+    }
+
+    #[test]
+    fn a_model_file_whose_parts_disagree_is_refused_on_read() {
+        let t = table(400, 1);
+        let mut o = opts("rf");
+        o.params.insert("n_trees".into(), "3".into());
+        let good = serde_json::to_value(train(&t, &o).unwrap()).unwrap();
+        let lr = serde_json::to_value(train(&t, &opts("lr")).unwrap()).unwrap();
+        let dir = std::env::temp_dir().join(format!("maximus-model-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let edits: [(&serde_json::Value, &str, serde_json::Value, &str); 4] = [
+            (
+                &good,
+                "/model/trees/1/nodes/0/feature",
+                99.into(),
+                "tree 1: node 0 splits on feature 99",
+            ),
+            (
+                &good,
+                "/model/trees/0/nodes/0/right",
+                100000.into(),
+                "does not exist",
+            ),
+            (
+                &good,
+                "/benign",
+                7.into(),
+                "`benign` is not one of the classes",
+            ),
+            (
+                &lr,
+                "/model/lr/intercept",
+                serde_json::json!([0.0]),
+                "the intercepts: 1 values, 3 expected",
+            ),
+        ];
+        for (i, (base, pointer, value, want)) in edits.into_iter().enumerate() {
+            let mut v = base.clone();
+            *v.pointer_mut(pointer).unwrap() = value;
+            let path = dir.join(format!("{i}.json"));
+            std::fs::write(&path, v.to_string()).unwrap();
+            let e = ModelFile::read(&path).unwrap_err().to_string();
+            assert!(e.contains(want), "{pointer}: {e}");
+        }
+        let path = dir.join("good.json");
+        std::fs::write(&path, good.to_string()).unwrap();
+        ModelFile::read(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
