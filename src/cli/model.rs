@@ -6,7 +6,6 @@ use crate::dataset::table::{self, FeatureTable, NonFinite};
 use crate::model::{self, Balance, ModelError, ModelFile, TrainOptions};
 use clap::Args;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const DATA_HELP: &str = "Flow features, CSV or Parquet (detected by content): `maximus-sim flows --labels` output (any profile), \
@@ -115,14 +114,29 @@ pub struct EvalArgs {
 pub struct ScoreArgs {
     #[arg(long)]
     pub model: PathBuf,
-    /// Flow feature CSV to score.
+    /// Flow file to score, CSV or Parquet; read in batches, so it may be
+    /// larger than memory.
+    #[arg(long_help = DATA_HELP)]
     pub data: PathBuf,
+    /// Non-finite cells: clip (the file's own finite range per column,
+    /// found by reading it once first), zero, or drop (the row is written
+    /// with empty score cells).
     #[arg(long, value_enum, default_value = "clip")]
     pub nonfinite: NonFiniteArg,
-    /// Output CSV: one row per input row with `predicted`, `confidence`
-    /// and `score` (the attack probability, 1 - P(BENIGN)).
+    /// Output, Parquet if it ends in .parquet, else CSV: every input
+    /// column, then `predicted` (class), `confidence` (its probability)
+    /// and `score` (the attack score: 1 - P(BENIGN); for kmeans
+    /// d / (d + threshold) of the distance d to the nearest centroid, so
+    /// above 0.5 past the threshold).
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Score a file with more feature columns than the model's (the
+    /// extra ones are ignored) instead of refusing it.
+    #[arg(long)]
+    pub ignore_extra_columns: bool,
+    /// Rows read and scored at a time (memory is about this many rows).
+    #[arg(long, default_value_t = 8_192)]
+    pub batch_rows: usize,
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {
@@ -133,6 +147,12 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
         _ => Err(format!(
             "`{s}`: expected NAME=VALUE, e.g. --param n_trees=100"
         )),
+    }
+}
+
+impl From<DatasetError> for CliError {
+    fn from(e: DatasetError) -> CliError {
+        data_err(e)
     }
 }
 
@@ -150,14 +170,19 @@ fn model_err(e: ModelError) -> CliError {
         ModelError::UnknownAlgorithm(_) | ModelError::Param { .. } => exit::USAGE,
         ModelError::Write { .. } => exit::IO_ERR,
         ModelError::Read { .. } => exit::NO_INPUT,
-        ModelError::Data(_) | ModelError::MissingColumns { .. } => exit::DATA_ERR,
+        ModelError::Data(_) | ModelError::Columns { .. } => exit::DATA_ERR,
     };
     CliError::new(code, e.to_string())
 }
 
 fn load(path: &Path, nf: NonFinite) -> Result<FeatureTable, CliError> {
     let t = table::read(path, nf).map_err(data_err)?;
-    let r = &t.report;
+    report_load(&t.report, nf);
+    Ok(t)
+}
+
+/// Say what reading did: non-finite cells handled, labels repaired.
+fn report_load(r: &table::LoadReport, nf: NonFinite) {
     if r.rows_with_nonfinite > 0 {
         let cols: Vec<String> = r
             .nonfinite_cells
@@ -183,7 +208,6 @@ fn load(path: &Path, nf: NonFinite) -> Result<FeatureTable, CliError> {
             r.path, r.labels_repaired
         );
     }
-    Ok(t)
 }
 
 pub fn train(a: &TrainArgs) -> Result<i32, CliError> {
@@ -275,28 +299,52 @@ pub fn eval(a: &EvalArgs) -> Result<i32, CliError> {
 }
 
 pub fn score(a: &ScoreArgs) -> Result<i32, CliError> {
+    use crate::dataset::batch::{Batches, Scored, ScoredWriter};
     let m = ModelFile::read(&a.model).map_err(model_err)?;
-    let t = load(&a.data, a.nonfinite.into())?;
-    let pred = m.predict(&t).map_err(model_err)?;
-    let ioe = |e: std::io::Error| {
-        CliError::new(
-            exit::IO_ERR,
-            format!("cannot write {}: {e}", a.output.display()),
-        )
-    };
-    let f = std::fs::File::create(&a.output).map_err(ioe)?;
-    let mut w = std::io::BufWriter::new(f);
-    writeln!(w, "row,label,predicted,confidence,score").map_err(ioe)?;
-    for (i, (c, conf, s)) in pred.iter().enumerate() {
-        writeln!(
-            w,
-            "{i},{},{},{conf},{s}",
-            t.labels[i], m.classes[*c as usize]
-        )
-        .map_err(ioe)?;
+    let nf: NonFinite = a.nonfinite.into();
+    let batches = Batches::open(&a.data, nf, a.batch_rows.max(1)).map_err(data_err)?;
+    crate::dataset::batch::check_input_header(&a.data.display().to_string(), batches.header())
+        .map_err(data_err)?;
+    let features = batches.features().map_err(data_err)?;
+    m.check_columns(
+        &a.data.display().to_string(),
+        &features,
+        a.ignore_extra_columns,
+    )
+    .map_err(model_err)?;
+    let mut out = ScoredWriter::create(&a.output, batches.header()).map_err(data_err)?;
+    let bar = super::util::count_progress(0, "scoring", "rows");
+    let report = batches.for_each(|b| -> Result<(), CliError> {
+        let pred = m.predict(&b.table).map_err(model_err)?;
+        let mut it = pred.iter();
+        let scored: Vec<Option<Scored<'_>>> = b
+            .kept
+            .iter()
+            .map(|&kept| {
+                kept.then(|| it.next())
+                    .flatten()
+                    .map(|&(c, confidence, score)| Scored {
+                        predicted: &m.classes[c as usize],
+                        confidence,
+                        score,
+                    })
+            })
+            .collect();
+        out.write(&b, &scored).map_err(data_err)?;
+        bar.inc_length(b.len() as u64);
+        bar.inc(b.len() as u64);
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    let rows = out.finish().map_err(data_err)?;
+    report_load(&report, nf);
+    let dropped = report.rows_dropped;
+    if dropped > 0 {
+        eprintln!(
+            "{dropped} rows not scored (non-finite features, --nonfinite drop): their score cells are empty"
+        );
     }
-    w.flush().map_err(ioe)?;
-    eprintln!("scored {} rows -> {}", pred.len(), a.output.display());
+    eprintln!("scored {rows} rows -> {}", a.output.display());
     Ok(exit::OK)
 }
 

@@ -6,8 +6,11 @@
 //! - [`labels`]: the `labels.csv` format `synth` writes and the join that
 //!   labels extracted flows;
 //! - [`table`]: flow CSVs -> canonical feature matrix + labels, with a
-//!   report of every non-finite cell and repaired label.
+//!   report of every non-finite cell and repaired label;
+//! - [`batch`]: the same, batch by batch, and scored rows out (CSV or
+//!   Parquet) for files larger than memory.
 
+pub mod batch;
 pub mod labels;
 pub mod table;
 

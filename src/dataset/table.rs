@@ -232,12 +232,14 @@ fn repair_label(raw: &[u8]) -> (String, bool) {
     (out, changed)
 }
 
-fn parse_cell(b: &[u8]) -> f64 {
-    let t = std::str::from_utf8(b).unwrap_or("").trim();
+pub(super) fn parse_cell(b: &[u8]) -> f64 {
+    let t = b.trim_ascii();
     if t.is_empty() {
         return f64::NAN;
     }
-    t.parse::<f64>().unwrap_or(f64::NAN)
+    // Correctly rounded, like `str::parse`, straight from the bytes; also
+    // reads `Infinity`, `inf` and `NaN` in any case.
+    fast_float2::parse(t).unwrap_or(f64::NAN)
 }
 
 /// Read a flow CSV. `policy` handles non-finite cells.
@@ -314,9 +316,11 @@ pub fn read_csv_from(
 
 /// Column classification, row accumulation and the non-finite policy,
 /// shared by the CSV and Parquet readers.
-struct TableBuilder {
-    feature_cols: Vec<(usize, String)>,
-    label_col: Option<usize>,
+pub(super) struct TableBuilder {
+    pub(super) feature_cols: Vec<(usize, String)>,
+    pub(super) label_col: Option<usize>,
+    /// Per row read: kept (not dropped by the `drop` policy).
+    pub(super) kept: Vec<bool>,
     x: Vec<f64>,
     labels: Vec<String>,
     nonfinite: Vec<u64>,
@@ -325,7 +329,7 @@ struct TableBuilder {
 }
 
 impl TableBuilder {
-    fn new(
+    pub(super) fn new(
         raw: &[String],
         mut report: LoadReport,
         policy: NonFinite,
@@ -358,6 +362,7 @@ impl TableBuilder {
         Ok(TableBuilder {
             feature_cols,
             label_col,
+            kept: Vec::new(),
             x: Vec::new(),
             labels: Vec::new(),
             nonfinite: vec![0; d],
@@ -367,7 +372,7 @@ impl TableBuilder {
     }
 
     /// One row: `cell(column index)` gives each value, `label` the raw label.
-    fn push_row(&mut self, cell: impl Fn(usize) -> f64, label: Option<&[u8]>) {
+    pub(super) fn push_row(&mut self, cell: impl Fn(usize) -> f64, label: Option<&[u8]>) {
         let d = self.feature_cols.len();
         self.report.rows_read += 1;
         let mut any = false;
@@ -392,7 +397,9 @@ impl TableBuilder {
             }
             None => String::new(),
         };
-        if any && self.policy == NonFinite::Drop {
+        let drop = any && self.policy == NonFinite::Drop;
+        self.kept.push(!drop);
+        if drop {
             self.x.truncate(self.x.len() - d);
             self.report.rows_dropped += 1;
             return;
@@ -401,6 +408,31 @@ impl TableBuilder {
     }
 
     fn finish(self) -> FeatureTable {
+        self.finish_with(None)
+    }
+
+    /// The finite (smallest, largest) of each feature column so far
+    /// ((+inf, -inf) for a column without a finite value).
+    pub(super) fn bounds(&self) -> Vec<(f64, f64)> {
+        let d = self.feature_cols.len();
+        let mut b = vec![(f64::INFINITY, f64::NEG_INFINITY); d];
+        for row in self.x.chunks_exact(d.max(1)) {
+            for (b, &v) in b.iter_mut().zip(row) {
+                if v.is_finite() {
+                    *b = (b.0.min(v), b.1.max(v));
+                }
+            }
+        }
+        b
+    }
+
+    /// The table; `clip` replaces the table's own column ranges for the
+    /// `clip` policy (a batch clips to the whole file's ranges).
+    pub(super) fn finish_with(self, clip: Option<&[(f64, f64)]>) -> FeatureTable {
+        let own = match (self.policy, clip) {
+            (NonFinite::Clip, None) => Some(self.bounds()),
+            _ => None,
+        };
         let TableBuilder {
             feature_cols,
             mut x,
@@ -424,15 +456,8 @@ impl TableBuilder {
                 .filter(|v| !v.is_finite())
                 .for_each(|v| *v = 0.0),
             NonFinite::Clip => {
-                for k in 0..d {
-                    let (lo, hi) = x
-                        .iter()
-                        .skip(k)
-                        .step_by(d)
-                        .filter(|v| v.is_finite())
-                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-                            (lo.min(v), hi.max(v))
-                        });
+                let bounds = clip.or(own.as_deref()).unwrap_or(&[]);
+                for (k, &(lo, hi)) in bounds.iter().enumerate().take(d) {
                     let (lo, hi) = if lo > hi { (0.0, 0.0) } else { (lo, hi) };
                     for v in x.iter_mut().skip(k).step_by(d) {
                         if v.is_nan() {

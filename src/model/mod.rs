@@ -52,10 +52,8 @@ pub enum ModelError {
     Param { name: String, message: String },
     #[error("{0}")]
     Data(String),
-    #[error(
-        "{path}: the data lacks columns the model was trained on: {missing} (extract flows with the profile the model was trained on)"
-    )]
-    MissingColumns { path: String, missing: String },
+    #[error("{path}: the columns do not match the model's: {detail}")]
+    Columns { path: String, detail: String },
     #[error("cannot read model {path}: {message}")]
     Read { path: String, message: String },
     #[error("cannot write {path}: {source}")]
@@ -257,6 +255,47 @@ impl ModelFile {
         })
     }
 
+    /// Refuse a file whose feature columns (`features`, canonical names)
+    /// are not the model's: names the missing ones, and the extra ones
+    /// unless `allow_extra` (they are then ignored).
+    pub fn check_columns(
+        &self,
+        path: &str,
+        features: &[String],
+        allow_extra: bool,
+    ) -> Result<(), ModelError> {
+        let missing: Vec<&str> = self
+            .features
+            .iter()
+            .filter(|f| !features.contains(f))
+            .map(String::as_str)
+            .collect();
+        let extra: Vec<&str> = features
+            .iter()
+            .filter(|f| !self.features.contains(f))
+            .map(String::as_str)
+            .collect();
+        let mut parts = Vec::new();
+        if !missing.is_empty() {
+            parts.push(format!("missing {}", missing.join(", ")));
+        }
+        if !extra.is_empty() && (!allow_extra || !missing.is_empty()) {
+            parts.push(format!("extra {}", extra.join(", ")));
+        }
+        if parts.is_empty() {
+            return Ok(());
+        }
+        let fix = if missing.is_empty() {
+            "pass --ignore-extra-columns to score on the model's columns only"
+        } else {
+            "extract flows with the profile the model was trained on"
+        };
+        Err(ModelError::Columns {
+            path: path.to_string(),
+            detail: format!("{} ({fix})", parts.join("; ")),
+        })
+    }
+
     /// Predict every row of `t` (whose columns must include the model's):
     /// (class id, confidence, attack score) per row, blocks of rows in
     /// parallel.
@@ -267,9 +306,12 @@ impl ModelFile {
         } else {
             selected = t
                 .select(&self.features)
-                .map_err(|missing| ModelError::MissingColumns {
+                .map_err(|missing| ModelError::Columns {
                     path: t.report.path.clone(),
-                    missing: missing.join(", "),
+                    detail: format!(
+                        "missing {} (extract flows with the profile the model was trained on)",
+                        missing.join(", ")
+                    ),
                 })?;
             &selected
         };
@@ -1387,7 +1429,15 @@ mod tests {
         let mut other = table(10, 3);
         other.features[1] = "renamed".into();
         let e = m.predict(&other).unwrap_err().to_string();
-        assert!(e.contains("`b`") || e.contains(": b"), "{e}");
+        assert!(e.contains("missing b ("), "{e}");
+        let e = m.check_columns("f.csv", &other.features, true).unwrap_err().to_string();
+        assert!(e.contains("f.csv: ") && e.contains("missing b; extra renamed"), "{e}");
+        let mut more = m.features.clone();
+        more.push("new".into());
+        let e = m.check_columns("f.csv", &more, false).unwrap_err().to_string();
+        assert!(e.contains("extra new (pass --ignore-extra-columns"), "{e}");
+        m.check_columns("f.csv", &more, true).unwrap();
+        m.check_columns("f.csv", &m.features, false).unwrap();
     }
 
     #[test]

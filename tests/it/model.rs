@@ -126,7 +126,13 @@ fn train_eval_score_commands() {
         .success();
     let text = std::fs::read_to_string(&out).unwrap();
     assert_eq!(text.lines().count(), 5051);
-    assert!(text.starts_with("row,label,predicted,confidence,score\n"));
+    let input_header = std::fs::read_to_string(&data)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(text.starts_with(&format!("{input_header},predicted,confidence,score\n")));
     // A file without the model's columns is refused, naming them.
     let bad = tmp.path().join("bad.csv");
     std::fs::write(&bad, "Flow Duration,Label\n5,BENIGN\n").unwrap();
@@ -139,7 +145,7 @@ fn train_eval_score_commands() {
         .assert()
         .code(65);
     let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
-    assert!(err.contains("Total Fwd Packets"), "{err}");
+    assert!(err.contains("missing Total Fwd Packets"), "{err}");
     // Unknown parameters are usage errors.
     bin()
         .args(["train", "--param", "n_tres=5", "--data"])
@@ -357,4 +363,172 @@ fn cross_validation_and_balancing_from_the_command_line() {
     // With --cv the final model learns every row.
     assert!(mf["validation"].is_null());
     assert_eq!(mf["training"]["validation_fraction"], 0.0);
+}
+
+/// The scored CSV's rows: (input cells, predicted, confidence, score).
+fn scored_csv(path: &std::path::Path) -> Vec<(Vec<String>, String, String, String)> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            let n = rec.len();
+            let cells: Vec<String> = rec.iter().take(n - 3).map(str::to_string).collect();
+            (
+                cells,
+                rec[n - 3].into(),
+                rec[n - 2].into(),
+                rec[n - 1].into(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn score_streams_any_file_in_batches_to_csv_or_parquet_and_keeps_every_row() {
+    use polars::prelude::*;
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
+    let data = dir.join("cicids2017-sample-mth-ids/CICIDS2017_sample.csv");
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m.json");
+    bin()
+        .args(["train", "--model", "rf", "--param", "n_trees=10", "--data"])
+        .arg(&data)
+        .arg("-o")
+        .arg(&m)
+        .assert()
+        .success();
+    let score = |input: &std::path::Path, out: &std::path::Path, extra: &[&str]| {
+        bin()
+            .args(["score", "--model"])
+            .arg(&m)
+            .arg(input)
+            .arg("-o")
+            .arg(out)
+            .args(extra)
+            .assert()
+    };
+    // Batches of 700 rows (the 11 rows with Infinity fall in different
+    // batches) give the bytes of one batch: clip uses the file's ranges.
+    let (small, whole) = (tmp.path().join("small.csv"), tmp.path().join("whole.csv"));
+    score(&data, &small, &["--batch-rows", "700"]).success();
+    score(&data, &whole, &["--batch-rows", "100000"]).success();
+    assert_eq!(
+        std::fs::read(&small).unwrap(),
+        std::fs::read(&whole).unwrap()
+    );
+    // Every input row is there, its cells unchanged, and the scores are
+    // the model's on the whole table.
+    let rows = scored_csv(&small);
+    let mut input = csv::Reader::from_path(&data).unwrap();
+    let input_header: Vec<String> = input
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let input: Vec<Vec<String>> = input
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), input.len());
+    let model = model::ModelFile::read(&m).unwrap();
+    let t = table::read(&data, NonFinite::Clip).unwrap();
+    let want = model.predict(&t).unwrap();
+    for (i, ((cells, predicted, confidence, score), (c, conf, sc))) in
+        rows.iter().zip(&want).enumerate()
+    {
+        assert_eq!(cells, &input[i], "row {i}");
+        assert_eq!(predicted, &model.classes[*c as usize], "row {i}");
+        assert_eq!(confidence.parse::<f64>().unwrap(), *conf, "row {i}");
+        assert_eq!(score.parse::<f64>().unwrap(), *sc, "row {i}");
+    }
+    // drop: the rows with Infinity are still written, with empty scores.
+    let dropped = tmp.path().join("dropped.csv");
+    let a = score(
+        &data,
+        &dropped,
+        &["--nonfinite", "drop", "--batch-rows", "999"],
+    )
+    .success();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("11 rows not scored"), "{err}");
+    let rows = scored_csv(&dropped);
+    assert_eq!(rows.len(), 5050);
+    let empty = rows
+        .iter()
+        .filter(|r| r.1.is_empty() && r.3.is_empty())
+        .count();
+    assert_eq!(empty, 11);
+    // Parquet out: typed columns, the repeated Fwd Header Length renamed,
+    // the same predictions as the CSV.
+    let pq = tmp.path().join("scored.parquet");
+    score(&data, &pq, &["--batch-rows", "1000"]).success();
+    let df = ParquetReader::new(std::fs::File::open(&pq).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(df.height(), 5050);
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(names.len(), input[0].len() + 3);
+    assert_eq!(names[..names.len() - 3], input_header[..]);
+    assert_eq!(
+        df.column("Flow Duration").unwrap().dtype(),
+        &DataType::Float64
+    );
+    assert_eq!(df.column("Label").unwrap().dtype(), &DataType::String);
+    let csv_rows = scored_csv(&whole);
+    let predicted = df.column("predicted").unwrap().str().unwrap().clone();
+    let scores = df.column("score").unwrap().f64().unwrap().clone();
+    for (i, r) in csv_rows.iter().enumerate() {
+        assert_eq!(predicted.get(i), Some(r.1.as_str()), "row {i}");
+        assert_eq!(scores.get(i), Some(r.3.parse::<f64>().unwrap()), "row {i}");
+    }
+    // Parquet in, CSV out: the same predictions again.
+    let back = tmp.path().join("from-parquet.csv");
+    let flows_pq = tmp.path().join("flows.parquet");
+    std::fs::rename(&pq, &flows_pq).unwrap();
+    // (a scored file is refused: it already has the output columns)
+    let a = score(&flows_pq, &back, &[]).code(65);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("already has a `predicted` column"), "{err}");
+    let mut plain = df.drop_many(["predicted", "confidence", "score"]);
+    ParquetWriter::new(std::fs::File::create(&flows_pq).unwrap())
+        .with_row_group_size(Some(600))
+        .finish(&mut plain)
+        .unwrap();
+    score(&flows_pq, &back, &["--batch-rows", "1500"]).success();
+    let from_pq = scored_csv(&back);
+    assert_eq!(from_pq.len(), 5050);
+    for (i, (a, b)) in from_pq.iter().zip(&csv_rows).enumerate() {
+        assert_eq!((&a.1, &a.3), (&b.1, &b.3), "row {i}");
+    }
+    // A file with a feature column the model lacks is refused, naming it,
+    // unless asked to ignore it.
+    let extra = tmp.path().join("extra.csv");
+    let text = std::fs::read_to_string(&data).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!("{},Extra Feature\n", lines.next().unwrap());
+    for l in lines {
+        out.push_str(l);
+        out.push_str(",1\n");
+    }
+    std::fs::write(&extra, out).unwrap();
+    let x = tmp.path().join("x.csv");
+    let a = score(&extra, &x, &[]).code(65);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        err.contains("extra Extra Feature") && err.contains("--ignore-extra-columns"),
+        "{err}"
+    );
+    assert!(!x.exists());
+    score(&extra, &x, &["--ignore-extra-columns"]).success();
+    let with_extra = scored_csv(&x);
+    for (i, (a, b)) in with_extra.iter().zip(&csv_rows).enumerate() {
+        assert_eq!((&a.1, &a.3), (&b.1, &b.3), "row {i}");
+    }
 }
