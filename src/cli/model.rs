@@ -108,6 +108,10 @@ pub struct EvalArgs {
     /// attack rows.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Evaluate on a file with more feature columns than the model's (the
+    /// extra ones are ignored) instead of refusing it.
+    #[arg(long)]
+    pub ignore_extra_columns: bool,
 }
 
 #[derive(Debug, Args)]
@@ -261,6 +265,8 @@ pub fn train(a: &TrainArgs) -> Result<i32, CliError> {
 pub fn eval(a: &EvalArgs) -> Result<i32, CliError> {
     let m = ModelFile::read(&a.model).map_err(model_err)?;
     let t = load(&a.data, a.nonfinite.into())?;
+    m.check_columns(&t.report.path, &t.features, a.ignore_extra_columns)
+        .map_err(model_err)?;
     let e = model::evaluate(&m, &t).map_err(model_err)?;
     let ioe = |p: &Path| {
         let p = p.display().to_string();

@@ -532,3 +532,61 @@ fn score_streams_any_file_in_batches_to_csv_or_parquet_and_keeps_every_row() {
         assert_eq!((&a.1, &a.3), (&b.1, &b.3), "row {i}");
     }
 }
+
+/// `synth` then `flows --labels` for one of the bundled model datasets.
+fn synth_flows(name: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = dir.join(name);
+    bin()
+        .arg("synth")
+        .arg(root.join(format!("datasets/{name}/spec.toml")))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    let flows = out.join("flows.parquet");
+    bin()
+        .arg("flows")
+        .arg(out.join("traffic.pcap"))
+        .arg("--labels")
+        .arg(out.join("labels.csv"))
+        .arg("-o")
+        .arg(&flows)
+        .assert()
+        .success();
+    flows
+}
+
+#[test]
+fn models_trained_on_synth_train_generalise_to_synth_test() {
+    // Other seed, day, hosts, addresses, rates and C2 servers: traffic the
+    // model has not seen (datasets/test/spec.toml).
+    let tmp = tempfile::tempdir().unwrap();
+    let train = table::read(&synth_flows("train", tmp.path()), NonFinite::Clip).unwrap();
+    let test = table::read(&synth_flows("test", tmp.path()), NonFinite::Clip).unwrap();
+    assert_eq!(train.class_counts().len(), 11);
+    assert_eq!(
+        train.class_counts().keys().collect::<Vec<_>>(),
+        test.class_counts().keys().collect::<Vec<_>>()
+    );
+    let rf = model::train(&train, &opts("rf", 0)).unwrap();
+    let e = model::evaluate(&rf, &test).unwrap();
+    assert!(e.macro_avg.f1 >= 0.95, "{}", e.markdown("rf on test"));
+    // The behavioural baseline learns benign train flows only; its
+    // operating point: 16 clusters, threshold at 0.5% of held-out benign
+    // train flows (a margin for the other hosts of the test day).
+    let mut o = opts("kmeans", 0);
+    o.params = BTreeMap::from([
+        ("k".to_string(), "16".to_string()),
+        ("fpr".to_string(), "0.005".to_string()),
+    ]);
+    let km = model::train(&train, &o).unwrap();
+    let e = model::evaluate(&km, &test).unwrap();
+    let b = e.attack_vs_benign.as_ref().unwrap();
+    assert!(
+        b.detection_rate >= 0.90 && b.false_positive_rate <= 0.01,
+        "detection {} at false positives {}",
+        b.detection_rate,
+        b.false_positive_rate
+    );
+}
