@@ -35,6 +35,14 @@ impl From<NonFiniteArg> for NonFinite {
 pub struct TrainArgs {
     #[arg(long, long_help = DATA_HELP)]
     pub data: PathBuf,
+    /// Labels from a `synth` labels.csv instead of the file's Label column:
+    /// each flow gets the label of the conversation it was cut from (same
+    /// join as `flows --labels`: bidirectional 5-tuple, first packet within
+    /// the conversation's span); flows no row matches are left out and
+    /// counted. Needs the µs UTC timestamps of the engelen and corrected
+    /// profiles.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
     /// Algorithm: rf (random forest), dt (decision tree), lr (multinomial
     /// logistic regression, linfa), nb (Gaussian naive Bayes, linfa) or
     /// kmeans (anomaly baseline trained on BENIGN rows only, linfa k-means;
@@ -101,6 +109,9 @@ pub struct EvalArgs {
     pub model: PathBuf,
     #[arg(long, long_help = DATA_HELP)]
     pub data: PathBuf,
+    /// Labels from a `synth` labels.csv (see `train --labels`).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "clip")]
     pub nonfinite: NonFiniteArg,
     /// Output folder: metrics.json, metrics.md, and SVG plots:
@@ -180,8 +191,41 @@ fn model_err(e: ModelError) -> CliError {
 }
 
 fn load(path: &Path, nf: NonFinite) -> Result<FeatureTable, CliError> {
-    let t = table::read(path, nf).map_err(data_err)?;
+    load_labelled(path, nf, None)
+}
+
+/// [`load`], with the labels from `labels` (a synth `labels.csv`) when
+/// given instead of the file's own.
+fn load_labelled(
+    path: &Path,
+    nf: NonFinite,
+    labels: Option<&Path>,
+) -> Result<FeatureTable, CliError> {
+    let Some(lp) = labels else {
+        let t = table::read(path, nf).map_err(data_err)?;
+        report_load(&t.report, nf);
+        return Ok(t);
+    };
+    let (t, j) = table::read_labelled(path, nf, lp).map_err(data_err)?;
     report_load(&t.report, nf);
+    eprintln!(
+        "{}: {} flows labelled from {}; {} flows no label row matched, left out; {} label rows matched no flow",
+        path.display(),
+        j.labelled,
+        lp.display(),
+        j.unlabelled,
+        j.rows_unmatched
+    );
+    if t.labels.is_empty() {
+        return Err(CliError::new(
+            exit::DATA_ERR,
+            format!(
+                "{}: no flow matched a row of {}: are they from the same capture?",
+                path.display(),
+                lp.display()
+            ),
+        ));
+    }
     Ok(t)
 }
 
@@ -224,7 +268,7 @@ pub fn train(a: &TrainArgs) -> Result<i32, CliError> {
             "--validation must be in [0, 0.9)",
         ));
     }
-    let t = load(&a.data, a.nonfinite.into())?;
+    let t = load_labelled(&a.data, a.nonfinite.into(), a.labels.as_deref())?;
     let opts = TrainOptions {
         algorithm: a.model.clone(),
         params: a.params.iter().cloned().collect::<BTreeMap<_, _>>(),
@@ -264,7 +308,7 @@ pub fn train(a: &TrainArgs) -> Result<i32, CliError> {
 
 pub fn eval(a: &EvalArgs) -> Result<i32, CliError> {
     let m = ModelFile::read(&a.model).map_err(model_err)?;
-    let t = load(&a.data, a.nonfinite.into())?;
+    let t = load_labelled(&a.data, a.nonfinite.into(), a.labels.as_deref())?;
     m.check_columns(&t.report.path, &t.features, a.ignore_extra_columns)
         .map_err(model_err)?;
     let e = model::evaluate(&m, &t).map_err(model_err)?;

@@ -244,15 +244,24 @@ pub(super) fn parse_cell(b: &[u8]) -> f64 {
 
 /// Read a flow CSV. `policy` handles non-finite cells.
 pub fn read_csv(path: &Path, policy: NonFinite) -> Result<FeatureTable, DatasetError> {
+    read_csv_ids(path, policy, false).map(|(t, _)| t)
+}
+
+fn read_csv_ids(
+    path: &Path,
+    policy: NonFinite,
+    ids: bool,
+) -> Result<(FeatureTable, Vec<Result<FlowIdentity, (usize, String)>>), DatasetError> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| DatasetError::Open {
         path: name.clone(),
         source: e,
     })?;
-    read_csv_from(
+    read_csv_from_ids(
         std::io::BufReader::with_capacity(1 << 20, file),
         &name,
         policy,
+        ids,
     )
 }
 
@@ -262,6 +271,15 @@ pub fn read_csv_from(
     name: &str,
     policy: NonFinite,
 ) -> Result<FeatureTable, DatasetError> {
+    read_csv_from_ids(r, name, policy, false).map(|(t, _)| t)
+}
+
+fn read_csv_from_ids(
+    r: impl std::io::Read,
+    name: &str,
+    policy: NonFinite,
+    ids: bool,
+) -> Result<(FeatureTable, Vec<Result<FlowIdentity, (usize, String)>>), DatasetError> {
     let bad = |line: usize, message: String| DatasetError::Labels {
         path: name.to_string(),
         line,
@@ -293,6 +311,12 @@ pub fn read_csv_from(
         ..LoadReport::default()
     };
     let mut b = TableBuilder::new(&raw, report, policy).map_err(|m| bad(1, m))?;
+    let id_cols = if ids {
+        Some(IdColumns::find(&raw).map_err(|m| bad(1, m))?)
+    } else {
+        None
+    };
+    let mut identities = Vec::new();
     let mut rec = csv::ByteRecord::new();
     let mut line = 1usize;
     loop {
@@ -306,12 +330,18 @@ pub fn read_csv_from(
         }
         line += 1;
         let label = b.label_col.map(|c| rec.get(c).unwrap_or(b"").to_vec());
-        b.push_row(
+        let kept = b.push_row(
             |col| parse_cell(rec.get(col).unwrap_or(b"")),
             label.as_deref(),
         );
+        if let (true, Some(ic)) = (kept, &id_cols) {
+            identities.push(
+                ic.identity(|c| std::str::from_utf8(rec.get(c).unwrap_or(b"")).unwrap_or(""))
+                    .map_err(|m| (line, m)),
+            );
+        }
     }
-    Ok(b.finish())
+    Ok((b.finish(), identities))
 }
 
 /// Column classification, row accumulation and the non-finite policy,
@@ -372,7 +402,8 @@ impl TableBuilder {
     }
 
     /// One row: `cell(column index)` gives each value, `label` the raw label.
-    pub(super) fn push_row(&mut self, cell: impl Fn(usize) -> f64, label: Option<&[u8]>) {
+    /// Returns whether the row was kept.
+    pub(super) fn push_row(&mut self, cell: impl Fn(usize) -> f64, label: Option<&[u8]>) -> bool {
         let d = self.feature_cols.len();
         self.report.rows_read += 1;
         let mut any = false;
@@ -402,9 +433,10 @@ impl TableBuilder {
         if drop {
             self.x.truncate(self.x.len() - d);
             self.report.rows_dropped += 1;
-            return;
+            return false;
         }
         self.labels.push(label);
+        true
     }
 
     fn finish(self) -> FeatureTable {
@@ -483,13 +515,8 @@ impl TableBuilder {
 
 /// Read a flow file: Parquet (by its `PAR1` magic) or CSV.
 pub fn read(path: &Path, policy: NonFinite) -> Result<FeatureTable, DatasetError> {
-    let mut magic = [0u8; 4];
     let name = path.display().to_string();
-    let is_parquet = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .is_ok()
-        && &magic == b"PAR1";
-    if is_parquet {
+    if is_parquet(path) {
         read_parquet(path, policy)
     } else {
         read_csv(path, policy).map_err(|e| match e {
@@ -505,6 +532,14 @@ pub fn read(path: &Path, policy: NonFinite) -> Result<FeatureTable, DatasetError
 
 /// Read a Parquet flow file (as `maximus-sim flows -o x.parquet` writes it).
 pub fn read_parquet(path: &Path, policy: NonFinite) -> Result<FeatureTable, DatasetError> {
+    read_parquet_ids(path, policy, false).map(|(t, _)| t)
+}
+
+fn read_parquet_ids(
+    path: &Path,
+    policy: NonFinite,
+    ids: bool,
+) -> Result<(FeatureTable, Vec<Result<FlowIdentity, (usize, String)>>), DatasetError> {
     use polars::prelude::*;
     let name = path.display().to_string();
     let bad = |message: String| DatasetError::Labels {
@@ -566,14 +601,179 @@ pub fn read_parquet(path: &Path, policy: NonFinite) -> Result<FeatureTable, Data
         }
         None => None,
     };
+    let id_cols = if ids {
+        Some(IdColumns::find(&raw).map_err(bad)?)
+    } else {
+        None
+    };
+    let mut text: BTreeMap<usize, Vec<Option<String>>> = BTreeMap::new();
+    if let Some(ic) = &id_cols {
+        for c in ic.columns() {
+            let s = cols[c]
+                .cast(&DataType::String)
+                .map_err(|e| bad(e.to_string()))?;
+            let ca = s.str().map_err(|e| bad(e.to_string()))?;
+            text.insert(c, ca.iter().map(|v| v.map(str::to_string)).collect());
+        }
+    }
+    let mut identities = Vec::new();
     for r in 0..df.height() {
         let label = labels.as_ref().map(|l| l[r].clone().unwrap_or_default());
-        b.push_row(
+        let kept = b.push_row(
             |col| numeric.get(&col).map_or(f64::NAN, |v| v[r]),
             label.as_deref().map(str::as_bytes),
         );
+        if let (true, Some(ic)) = (kept, &id_cols) {
+            identities.push(
+                ic.identity(|c| text.get(&c).and_then(|v| v[r].as_deref()).unwrap_or(""))
+                    .map_err(|m| (0, format!("row {}: {m}", r + 1))),
+            );
+        }
     }
-    Ok(b.finish())
+    Ok((b.finish(), identities))
+}
+
+/// Where a flow's identity is in a file's columns: what joining
+/// `labels.csv` needs.
+struct IdColumns {
+    protocol: usize,
+    src: usize,
+    sport: usize,
+    dst: usize,
+    dport: usize,
+    timestamp: usize,
+    duration: usize,
+}
+
+/// A flow's 5-tuple and span, as its row gives them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowIdentity {
+    pub key: crate::flow::FlowKey,
+    pub start_us: i64,
+    pub end_us: i64,
+}
+
+impl IdColumns {
+    /// Find the columns by canonical name in the trimmed header `raw`.
+    fn find(raw: &[String]) -> Result<IdColumns, String> {
+        let at = |name: &str| {
+            raw.iter()
+                .position(|h| canonical(h) == name)
+                .ok_or(format!("no `{name}` column to join labels on"))
+        };
+        Ok(IdColumns {
+            protocol: at("Protocol")?,
+            src: at("Source IP")?,
+            sport: at("Source Port")?,
+            dst: at("Destination IP")?,
+            dport: at("Destination Port")?,
+            timestamp: at("Timestamp")?,
+            duration: at("Flow Duration")?,
+        })
+    }
+
+    fn columns(&self) -> [usize; 7] {
+        [
+            self.protocol,
+            self.src,
+            self.sport,
+            self.dst,
+            self.dport,
+            self.timestamp,
+            self.duration,
+        ]
+    }
+
+    /// The identity from the row's text cells.
+    fn identity<'a>(&self, cell: impl Fn(usize) -> &'a str) -> Result<FlowIdentity, String> {
+        let num = |c: usize, what: &str| {
+            let t = cell(c).trim();
+            t.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or(format!("{what} `{t}` is not a number"))
+        };
+        let ip = |c: usize, what: &str| {
+            let t = cell(c).trim();
+            t.parse::<std::net::IpAddr>()
+                .map_err(|_| format!("{what} `{t}` is not an IP address"))
+        };
+        let ts = cell(self.timestamp).trim();
+        let start_us = parse_utc_us(ts).ok_or(format!(
+            "Timestamp `{ts}` is not a UTC date and time with microseconds \
+             (engelen or corrected profile); the CIC V3 profiles write 12-hour \
+             local times to the second, which cannot be joined: label those at \
+             extraction with `flows --labels`"
+        ))?;
+        let duration = num(self.duration, "Flow Duration")? as i64;
+        Ok(FlowIdentity {
+            key: crate::flow::FlowKey {
+                a: ip(self.src, "Source IP")?,
+                b: ip(self.dst, "Destination IP")?,
+                a_port: num(self.sport, "Source Port")? as u16,
+                b_port: num(self.dport, "Destination Port")? as u16,
+                protocol: num(self.protocol, "Protocol")? as u8,
+            },
+            start_us,
+            end_us: start_us + duration,
+        })
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.fff[fff]]` (UTC, as the engelen and corrected
+/// profiles write it) in µs since the epoch.
+fn parse_utc_us(t: &str) -> Option<i64> {
+    if t.len() < 19 || t.as_bytes().get(4) != Some(&b'-') || t.as_bytes().get(10) != Some(&b' ') {
+        return None;
+    }
+    let st = humantime::parse_rfc3339_weak(t).ok()?;
+    let d = st.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_micros()).ok()
+}
+
+/// A flow file whose labels come from `labels` (a `labels.csv` written by
+/// `synth`), joined as `flows --labels` does; flows no label row matches
+/// are left out of the table and counted in the [`JoinStats`].
+pub fn read_labelled(
+    path: &Path,
+    policy: NonFinite,
+    labels: &Path,
+) -> Result<(FeatureTable, super::labels::JoinStats), DatasetError> {
+    let name = path.display().to_string();
+    let (mut t, ids) = if is_parquet(path) {
+        read_parquet_ids(path, policy, true)?
+    } else {
+        read_csv_ids(path, policy, true)?
+    };
+    let mut set = super::labels::LabelSet::read(labels)?;
+    let d = t.features.len();
+    let mut x = Vec::with_capacity(t.x.len());
+    let mut out_labels = Vec::with_capacity(t.labels.len());
+    for (r, id) in ids.iter().enumerate() {
+        let id = id.as_ref().map_err(|(line, m)| DatasetError::Labels {
+            path: name.clone(),
+            line: *line,
+            message: m.clone(),
+        })?;
+        let l = set.label_flow(&id.key, id.start_us, id.end_us);
+        if l.label == super::labels::UNLABELLED {
+            continue;
+        }
+        x.extend_from_slice(&t.x[r * d..(r + 1) * d]);
+        out_labels.push(l.label);
+    }
+    t.x = x;
+    t.labels = out_labels;
+    t.report.rows_kept = t.labels.len() as u64;
+    Ok((t, set.stats()))
+}
+
+fn is_parquet(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && &magic == b"PAR1"
 }
 
 #[cfg(test)]
@@ -645,6 +845,25 @@ mod tests {
             (1, 3, 4)
         );
         assert_eq!(d.labels, ["SSH-Patator"]);
+    }
+
+    #[test]
+    fn utc_timestamps_parse_to_microseconds_and_v3_ones_do_not() {
+        // 2025-03-11T15:28:45Z = 1741706925.
+        assert_eq!(
+            parse_utc_us("2025-03-11 15:28:45"),
+            Some(1_741_706_925_000_000)
+        );
+        assert_eq!(
+            parse_utc_us("2025-03-11 15:28:45.5"),
+            Some(1_741_706_925_500_000)
+        );
+        assert_eq!(
+            parse_utc_us("2025-03-11 15:28:45.000123"),
+            Some(1_741_706_925_000_123)
+        );
+        assert_eq!(parse_utc_us("11/03/2025 03:28:45"), None);
+        assert_eq!(parse_utc_us(""), None);
     }
 
     #[test]

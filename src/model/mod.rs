@@ -1430,11 +1430,20 @@ mod tests {
         other.features[1] = "renamed".into();
         let e = m.predict(&other).unwrap_err().to_string();
         assert!(e.contains("missing b ("), "{e}");
-        let e = m.check_columns("f.csv", &other.features, true).unwrap_err().to_string();
-        assert!(e.contains("f.csv: ") && e.contains("missing b; extra renamed"), "{e}");
+        let e = m
+            .check_columns("f.csv", &other.features, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("f.csv: ") && e.contains("missing b; extra renamed"),
+            "{e}"
+        );
         let mut more = m.features.clone();
         more.push("new".into());
-        let e = m.check_columns("f.csv", &more, false).unwrap_err().to_string();
+        let e = m
+            .check_columns("f.csv", &more, false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("extra new (pass --ignore-extra-columns"), "{e}");
         m.check_columns("f.csv", &more, true).unwrap();
         m.check_columns("f.csv", &m.features, false).unwrap();

@@ -39,16 +39,20 @@ fn cic_ids2017_sample_quality() {
     assert!(f >= 0.90, "decision tree macro F1 {f}");
     // Random forest: the class with 29 rows (6 held out) moves macro F1 by
     // ~0.02 per split, for scikit-learn's forest as for ours (0.92-0.98
-    // over split seeds), so the bar is on the mean of six splits.
+    // over split seeds; benches/compare/models.sh), so the bar is on the
+    // mean of six splits, with the features per split a sweep picks (20 of
+    // 76 rather than sqrt's 8).
     let mut sum = 0.0;
     for seed in 0..6 {
-        let rf = model::train(&t, &opts("rf", seed)).unwrap();
+        let mut o = opts("rf", seed);
+        o.params.insert("max_features".into(), "20".into());
+        let rf = model::train(&t, &o).unwrap();
         let v = rf.validation.unwrap();
         assert!(v.accuracy >= 0.97, "seed {seed}: accuracy {}", v.accuracy);
         sum += v.macro_avg.f1;
     }
     let mean = sum / 6.0;
-    assert!(mean >= 0.94, "random forest mean macro F1 {mean}");
+    assert!(mean >= 0.95, "random forest mean macro F1 {mean}");
 }
 
 #[test]
@@ -207,6 +211,68 @@ fn parquet_and_csv_flows_give_the_same_table_and_models_train_on_synth_flows() {
     let model: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
     assert_eq!(model["classes"].as_array().unwrap().len(), 4);
+    // Unlabelled flows + labels.csv at training time: the same rows and
+    // labels as flows --labels gave, so the same per-class counts and model.
+    let plain = tmp.path().join("plain.csv");
+    bin()
+        .args(["flows", "datasets/quickstart/traffic.pcap", "-o"])
+        .arg(&plain)
+        .assert()
+        .success();
+    let m2 = tmp.path().join("m2.json");
+    let out = bin()
+        .args([
+            "train",
+            "--model",
+            "dt",
+            "--labels",
+            "datasets/quickstart/labels.csv",
+            "--data",
+        ])
+        .arg(&plain)
+        .arg("-o")
+        .arg(&m2)
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("0 flows no label row matched"), "{err}");
+    let model2: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&m2).unwrap()).unwrap();
+    assert_eq!(
+        model2["training"]["per_class"],
+        model["training"]["per_class"]
+    );
+    assert_eq!(model2["model"], model["model"]);
+    // The V3 profiles' 12-hour second-resolution times cannot be joined.
+    let v3 = tmp.path().join("v3.csv");
+    bin()
+        .args([
+            "flows",
+            "--profile",
+            "cic2017",
+            "datasets/quickstart/traffic.pcap",
+            "-o",
+        ])
+        .arg(&v3)
+        .assert()
+        .success();
+    let out = bin()
+        .args([
+            "train",
+            "--labels",
+            "datasets/quickstart/labels.csv",
+            "--data",
+        ])
+        .arg(&v3)
+        .arg("-o")
+        .arg(tmp.path().join("m3.json"))
+        .assert()
+        .code(65);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("v3.csv: line 2: Timestamp") && err.contains("flows --labels"),
+        "{err}"
+    );
 }
 
 #[test]
