@@ -5,7 +5,11 @@
 //!   `train` fits it (80/20 stratified split, validation scored);
 //! - `model/score_rf_100_trees`: `ModelFile::predict` of that forest over
 //!   the 100 k rows (rows/s, rayon across the cores);
-//! - `model/score_kmeans`: the anomaly baseline's scoring over the same rows.
+//! - `model/score_kmeans`: the anomaly baseline's scoring over the same rows;
+//! - `model/score_file_csv_rf` and `model/score_file_parquet_out_rf`:
+//!   `score_file` (what `maximus-sim score` runs) from those rows as a CSV
+//!   to a scored CSV / Parquet file: batches read, parsed, clipped (two
+//!   reads), scored and written.
 //!
 //! `cargo bench --bench model`. Skips, saying why, when the shared datasets
 //! are absent (`$MAXIMUS_DATA_DIR`, default `../shared/datasets`).
@@ -50,6 +54,24 @@ fn table_100k() -> Option<FeatureTable> {
     Some(out)
 }
 
+/// The table as a flow CSV (features, then Label).
+fn write_csv(t: &FeatureTable, path: &std::path::Path) {
+    let mut w = csv::Writer::from_path(path).unwrap();
+    w.write_record(t.features.iter().map(String::as_str).chain(["Label"]))
+        .unwrap();
+    for r in 0..t.rows() {
+        let cells: Vec<String> = t.row(r).iter().map(|v| v.to_string()).collect();
+        w.write_record(
+            cells
+                .iter()
+                .map(String::as_str)
+                .chain([t.labels[r].as_str()]),
+        )
+        .unwrap();
+    }
+    w.flush().unwrap();
+}
+
 fn opts(algorithm: &str, params: &[(&str, &str)]) -> TrainOptions {
     TrainOptions {
         algorithm: algorithm.into(),
@@ -89,6 +111,30 @@ fn models(c: &mut Criterion) {
     g.bench_function("score_kmeans", |b| {
         b.iter(|| black_box(km.predict(&t).unwrap().len()))
     });
+    let dir = std::env::temp_dir().join(format!("maximus-bench-score-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("rows.csv");
+    write_csv(&t, &input);
+    let so = model::ScoreOptions {
+        nonfinite: NonFinite::Clip,
+        batch_rows: 8192,
+        ignore_extra_columns: false,
+    };
+    for (name, out) in [
+        ("score_file_csv_rf", dir.join("scored.csv")),
+        ("score_file_parquet_out_rf", dir.join("scored.parquet")),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                black_box(
+                    model::score_file(&rf, &input, &out, &so, |_| {})
+                        .unwrap()
+                        .rows_read,
+                )
+            })
+        });
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
     g.finish();
 }
 

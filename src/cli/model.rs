@@ -182,6 +182,12 @@ fn data_err(e: DatasetError) -> CliError {
 
 fn model_err(e: ModelError) -> CliError {
     let code = match &e {
+        ModelError::Dataset(_) => {
+            let ModelError::Dataset(d) = e else {
+                return CliError::new(exit::INTERNAL, "unreachable".to_string());
+            };
+            return data_err(d);
+        }
         ModelError::UnknownAlgorithm(_) | ModelError::Param { .. } => exit::USAGE,
         ModelError::Write { .. } => exit::IO_ERR,
         ModelError::Read { .. } => exit::NO_INPUT,
@@ -349,52 +355,28 @@ pub fn eval(a: &EvalArgs) -> Result<i32, CliError> {
 }
 
 pub fn score(a: &ScoreArgs) -> Result<i32, CliError> {
-    use crate::dataset::batch::{Batches, Scored, ScoredWriter};
     let m = ModelFile::read(&a.model).map_err(model_err)?;
     let nf: NonFinite = a.nonfinite.into();
-    let batches = Batches::open(&a.data, nf, a.batch_rows.max(1)).map_err(data_err)?;
-    crate::dataset::batch::check_input_header(&a.data.display().to_string(), batches.header())
-        .map_err(data_err)?;
-    let features = batches.features().map_err(data_err)?;
-    m.check_columns(
-        &a.data.display().to_string(),
-        &features,
-        a.ignore_extra_columns,
-    )
-    .map_err(model_err)?;
-    let mut out = ScoredWriter::create(&a.output, batches.header()).map_err(data_err)?;
     let bar = super::util::count_progress(0, "scoring", "rows");
-    let report = batches.for_each(|b| -> Result<(), CliError> {
-        let pred = m.predict(&b.table).map_err(model_err)?;
-        let mut it = pred.iter();
-        let scored: Vec<Option<Scored<'_>>> = b
-            .kept
-            .iter()
-            .map(|&kept| {
-                kept.then(|| it.next())
-                    .flatten()
-                    .map(|&(c, confidence, score)| Scored {
-                        predicted: &m.classes[c as usize],
-                        confidence,
-                        score,
-                    })
-            })
-            .collect();
-        out.write(&b, &scored).map_err(data_err)?;
-        bar.inc_length(b.len() as u64);
-        bar.inc(b.len() as u64);
-        Ok(())
-    })?;
+    let o = model::ScoreOptions {
+        nonfinite: nf,
+        batch_rows: a.batch_rows,
+        ignore_extra_columns: a.ignore_extra_columns,
+    };
+    let report = model::score_file(&m, &a.data, &a.output, &o, |rows| {
+        bar.inc_length(rows);
+        bar.inc(rows);
+    })
+    .map_err(model_err)?;
     bar.finish_and_clear();
-    let rows = out.finish().map_err(data_err)?;
     report_load(&report, nf);
-    let dropped = report.rows_dropped;
-    if dropped > 0 {
+    if report.rows_dropped > 0 {
         eprintln!(
-            "{dropped} rows not scored (non-finite features, --nonfinite drop): their score cells are empty"
+            "{} rows not scored (non-finite features, --nonfinite drop): their score cells are empty",
+            report.rows_dropped
         );
     }
-    eprintln!("scored {rows} rows -> {}", a.output.display());
+    eprintln!("scored {} rows -> {}", report.rows_read, a.output.display());
     Ok(exit::OK)
 }
 

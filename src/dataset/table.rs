@@ -251,7 +251,7 @@ fn read_csv_ids(
     path: &Path,
     policy: NonFinite,
     ids: bool,
-) -> Result<(FeatureTable, Vec<Result<FlowIdentity, (usize, String)>>), DatasetError> {
+) -> Result<(FeatureTable, Identities), DatasetError> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| DatasetError::Open {
         path: name.clone(),
@@ -279,7 +279,7 @@ fn read_csv_from_ids(
     name: &str,
     policy: NonFinite,
     ids: bool,
-) -> Result<(FeatureTable, Vec<Result<FlowIdentity, (usize, String)>>), DatasetError> {
+) -> Result<(FeatureTable, Identities), DatasetError> {
     let bad = |line: usize, message: String| DatasetError::Labels {
         path: name.to_string(),
         line,
@@ -539,7 +539,7 @@ fn read_parquet_ids(
     path: &Path,
     policy: NonFinite,
     ids: bool,
-) -> Result<(FeatureTable, Vec<Result<FlowIdentity, (usize, String)>>), DatasetError> {
+) -> Result<(FeatureTable, Identities), DatasetError> {
     use polars::prelude::*;
     let name = path.display().to_string();
     let bad = |message: String| DatasetError::Labels {
@@ -632,6 +632,10 @@ fn read_parquet_ids(
     }
     Ok((b.finish(), identities))
 }
+
+/// Each kept row's identity, or (line, why not) for a row whose identity
+/// columns do not parse.
+type Identities = Vec<Result<FlowIdentity, (usize, String)>>;
 
 /// Where a flow's identity is in a file's columns: what joining
 /// `labels.csv` needs.

@@ -33,7 +33,7 @@ pub mod plot;
 pub mod sweep;
 
 use crate::dataset::labels::BENIGN;
-use crate::dataset::table::FeatureTable;
+use crate::dataset::table::{FeatureTable, NonFinite};
 use crate::rng::Rng;
 use cart::{Data, Tree, TreeParams};
 use rayon::prelude::*;
@@ -52,6 +52,8 @@ pub enum ModelError {
     Param { name: String, message: String },
     #[error("{0}")]
     Data(String),
+    #[error(transparent)]
+    Dataset(#[from] crate::dataset::DatasetError),
     #[error("{path}: the columns do not match the model's: {detail}")]
     Columns { path: String, detail: String },
     #[error("cannot read model {path}: {message}")]
@@ -785,6 +787,57 @@ fn evaluate_rows(
     let pred: Vec<u32> = out.iter().map(|o| o.0).collect();
     let score: Vec<f64> = out.iter().map(|o| o.2).collect();
     metrics::evaluate(classes, &truth, &pred, &score, benign)
+}
+
+/// How [`score_file`] reads its input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreOptions {
+    pub nonfinite: NonFinite,
+    /// Rows read and scored at a time.
+    pub batch_rows: usize,
+    /// Score a file with more feature columns than the model's.
+    pub ignore_extra_columns: bool,
+}
+
+/// Score the flow file `input` into `output` batch by batch (see
+/// [`crate::dataset::batch`]): every input row, with `predicted`,
+/// `confidence` and `score`. `progress` is told the rows of each batch
+/// written. Gives what reading did.
+pub fn score_file(
+    model: &ModelFile,
+    input: &Path,
+    output: &Path,
+    o: &ScoreOptions,
+    mut progress: impl FnMut(u64),
+) -> Result<crate::dataset::table::LoadReport, ModelError> {
+    use crate::dataset::batch::{self, Batches, Scored, ScoredWriter};
+    let name = input.display().to_string();
+    let batches = Batches::open(input, o.nonfinite, o.batch_rows.max(1))?;
+    batch::check_input_header(&name, batches.header())?;
+    model.check_columns(&name, &batches.features()?, o.ignore_extra_columns)?;
+    let mut out = ScoredWriter::create(output, batches.header())?;
+    let report = batches.for_each(|b| -> Result<(), ModelError> {
+        let pred = model.predict(&b.table)?;
+        let mut it = pred.iter();
+        let scored: Vec<Option<Scored<'_>>> = b
+            .kept
+            .iter()
+            .map(|&kept| {
+                kept.then(|| it.next())
+                    .flatten()
+                    .map(|&(c, confidence, score)| Scored {
+                        predicted: &model.classes[c as usize],
+                        confidence,
+                        score,
+                    })
+            })
+            .collect();
+        out.write(&b, &scored)?;
+        progress(b.len() as u64);
+        Ok(())
+    })?;
+    out.finish()?;
+    Ok(report)
 }
 
 /// Train a model on a labelled table.
