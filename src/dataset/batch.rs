@@ -20,7 +20,7 @@
 //! second `Fwd Header Length`) gets a `.1` suffix.
 
 use super::DatasetError;
-use super::table::{LoadReport, NonFinite, TableBuilder, parse_cell};
+use super::table::{LoadReport, NonFinite, TableBuilder, parse_cell, push_frame, text_column};
 use crate::dataset::table::FeatureTable;
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -406,37 +406,7 @@ impl Batches {
                 let df = reader
                     .finish()
                     .map_err(|e| bad(format!("rows {at}..{}: {e}", at + len)))?;
-                let cols = df.columns();
-                let mut numeric: Vec<(usize, Vec<f64>)> = Vec::new();
-                for (i, _) in &b.feature_cols {
-                    let c = cols[*i].cast(&DataType::Float64).map_err(|e| {
-                        bad(format!("column `{}` is not numeric: {e}", self.header[*i]))
-                    })?;
-                    let ca = c.f64().map_err(|e| bad(e.to_string()))?;
-                    numeric.push((*i, ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect()));
-                }
-                let labels: Option<Vec<Option<String>>> = match b.label_col {
-                    Some(i) => {
-                        let c = cols[i]
-                            .cast(&DataType::String)
-                            .map_err(|e| bad(e.to_string()))?;
-                        let ca = c.str().map_err(|e| bad(e.to_string()))?;
-                        Some(ca.iter().map(|v| v.map(str::to_string)).collect())
-                    }
-                    None => None,
-                };
-                for r in 0..df.height() {
-                    let label = labels.as_ref().map(|l| l[r].as_deref().unwrap_or(""));
-                    b.push_row(
-                        |col| {
-                            numeric
-                                .iter()
-                                .find(|(c, _)| *c == col)
-                                .map_or(f64::NAN, |(_, v)| v[r])
-                        },
-                        label.map(str::as_bytes),
-                    );
-                }
+                push_frame(&mut b, &df, &self.header).map_err(bad)?;
                 Ok(Some((b, Rows::Frame(df))))
             }
         }
@@ -510,7 +480,9 @@ impl ScoredWriter {
                 let mut ryu = ryu::Buffer::new();
                 let mut ryu2 = ryu::Buffer::new();
                 let frame_text = match rows {
-                    Rows::Frame(df) => Some(frame_as_text(df).map_err(perr)?),
+                    Rows::Frame(df) => {
+                        Some(frame_as_text(df).map_err(|m| werr(std::io::Error::other(m)))?)
+                    }
                     Rows::Csv(..) => None,
                 };
                 for (r, s) in scored.iter().enumerate() {
@@ -697,12 +669,6 @@ fn csv_frame(header: &[String], recs: &Records, values: &[f64]) -> PolarsResult<
 }
 
 /// Every column of a frame as text (null -> `None`).
-fn frame_as_text(df: &DataFrame) -> PolarsResult<Vec<Vec<Option<String>>>> {
-    df.columns()
-        .iter()
-        .map(|c| {
-            let s = c.cast(&DataType::String)?;
-            Ok(s.str()?.iter().map(|v| v.map(str::to_string)).collect())
-        })
-        .collect()
+fn frame_as_text(df: &DataFrame) -> Result<Vec<Vec<Option<String>>>, String> {
+    df.columns().iter().map(text_column).collect()
 }

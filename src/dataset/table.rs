@@ -573,57 +573,16 @@ fn read_parquet_ids(
         ..LoadReport::default()
     };
     let mut b = TableBuilder::new(&raw, report, policy).map_err(bad)?;
-    let cols = df.columns();
-    let mut numeric: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
-    for (i, _) in &b.feature_cols {
-        let c = cols[*i]
-            .cast(&DataType::Float64)
-            .map_err(|e| bad(format!("column `{}` is not numeric: {e}", raw[*i])))?;
-        let ca = c.f64().map_err(|e| bad(e.to_string()))?;
-        numeric.insert(
-            *i,
-            (0..ca.len())
-                .map(|r| ca.get(r).unwrap_or(f64::NAN))
-                .collect(),
-        );
-    }
-    let labels: Option<Vec<Option<String>>> = match b.label_col {
-        Some(i) => {
-            let c = cols[i]
-                .cast(&DataType::String)
-                .map_err(|e| bad(e.to_string()))?;
-            let ca = c.str().map_err(|e| bad(e.to_string()))?;
-            Some(
-                (0..ca.len())
-                    .map(|r| ca.get(r).map(str::to_string))
-                    .collect(),
-            )
-        }
-        None => None,
-    };
-    let id_cols = if ids {
-        Some(IdColumns::find(&raw).map_err(bad)?)
-    } else {
-        None
-    };
-    let mut text: BTreeMap<usize, Vec<Option<String>>> = BTreeMap::new();
-    if let Some(ic) = &id_cols {
-        for c in ic.columns() {
-            let s = cols[c]
-                .cast(&DataType::String)
-                .map_err(|e| bad(e.to_string()))?;
-            let ca = s.str().map_err(|e| bad(e.to_string()))?;
-            text.insert(c, ca.iter().map(|v| v.map(str::to_string)).collect());
-        }
-    }
+    push_frame(&mut b, &df, &raw).map_err(bad)?;
     let mut identities = Vec::new();
-    for r in 0..df.height() {
-        let label = labels.as_ref().map(|l| l[r].clone().unwrap_or_default());
-        let kept = b.push_row(
-            |col| numeric.get(&col).map_or(f64::NAN, |v| v[r]),
-            label.as_deref().map(str::as_bytes),
-        );
-        if let (true, Some(ic)) = (kept, &id_cols) {
+    if ids {
+        let ic = IdColumns::find(&raw).map_err(bad)?;
+        let cols = df.columns();
+        let mut text: BTreeMap<usize, Vec<Option<String>>> = BTreeMap::new();
+        for c in ic.columns() {
+            text.insert(c, text_column(&cols[c]).map_err(bad)?);
+        }
+        for r in (0..df.height()).filter(|&r| b.kept[r]) {
             identities.push(
                 ic.identity(|c| text.get(&c).and_then(|v| v[r].as_deref()).unwrap_or(""))
                     .map_err(|m| (0, format!("row {}: {m}", r + 1))),
@@ -631,6 +590,55 @@ fn read_parquet_ids(
         }
     }
     Ok((b.finish(), identities))
+}
+
+/// Every row of a frame into the builder: feature columns as `Float64`
+/// (null -> NaN), the label column as text; `header` names the columns in
+/// messages.
+pub(super) fn push_frame(
+    b: &mut TableBuilder,
+    df: &polars::prelude::DataFrame,
+    header: &[String],
+) -> Result<(), String> {
+    use polars::prelude::*;
+    let cols = df.columns();
+    let mut numeric: Vec<(usize, Vec<f64>)> = Vec::new();
+    for (i, _) in &b.feature_cols {
+        let c = cols[*i]
+            .cast(&DataType::Float64)
+            .map_err(|e| format!("column `{}` is not numeric: {e}", header[*i]))?;
+        let ca = c.f64().map_err(|e| e.to_string())?;
+        numeric.push((*i, ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect()));
+    }
+    let labels = b.label_col.map(|i| text_column(&cols[i])).transpose()?;
+    // Column index -> its values.
+    let mut of_col: Vec<Option<&[f64]>> = vec![None; cols.len()];
+    for (c, v) in &numeric {
+        of_col[*c] = Some(v);
+    }
+    for r in 0..df.height() {
+        let label = labels.as_ref().map(|l| l[r].as_deref().unwrap_or(""));
+        b.push_row(
+            |col| {
+                of_col
+                    .get(col)
+                    .copied()
+                    .flatten()
+                    .map_or(f64::NAN, |v| v[r])
+            },
+            label.map(str::as_bytes),
+        );
+    }
+    Ok(())
+}
+
+/// A column as text (null -> `None`).
+pub(super) fn text_column(c: &polars::prelude::Column) -> Result<Vec<Option<String>>, String> {
+    let s = c
+        .cast(&polars::prelude::DataType::String)
+        .map_err(|e| e.to_string())?;
+    let ca = s.str().map_err(|e| e.to_string())?;
+    Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
 }
 
 /// Each kept row's identity, or (line, why not) for a row whose identity
