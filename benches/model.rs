@@ -82,6 +82,7 @@ fn opts(algorithm: &str, params: &[(&str, &str)]) -> TrainOptions {
         seed: 0,
         validation: 0.2,
         balance: Balance::None,
+        progress: model::Progress::default(),
     }
 }
 

@@ -275,23 +275,35 @@ pub fn train(a: &TrainArgs) -> Result<i32, CliError> {
         ));
     }
     let t = load_labelled(&a.data, a.nonfinite.into(), a.labels.as_deref())?;
+    let params = a.params.iter().cloned().collect::<BTreeMap<_, _>>();
+    // Fits to come: a forest's trees (or one model), per fold and once more.
+    let per_fit = match (a.model.as_str(), params.get("n_trees")) {
+        ("rf", Some(n)) => n.parse::<u64>().unwrap_or(100),
+        ("rf", None) => 100,
+        _ => 1,
+    };
+    let fits = per_fit * (1 + a.cv.unwrap_or(0) as u64);
+    let bar = super::util::count_progress(fits, &format!("training {}", a.model), "fits");
+    let ticker = bar.clone();
     let opts = TrainOptions {
         algorithm: a.model.clone(),
-        params: a.params.iter().cloned().collect::<BTreeMap<_, _>>(),
+        params,
         seed: a.seed,
         validation,
         balance: a.balance.into(),
+        progress: model::Progress::new(move |n| ticker.inc(n)),
     };
     let started = std::time::Instant::now();
     let cv = match a.cv {
         Some(k) => {
             let cv = model::cross_validate(&t, &opts, k).map_err(model_err)?;
-            eprint!("{}", cv.summary());
+            bar.suspend(|| eprint!("{}", cv.summary()));
             Some(cv)
         }
         None => None,
     };
     let mut m = model::train(&t, &opts).map_err(model_err)?;
+    bar.finish_and_clear();
     m.cross_validation = cv;
     m.write(&a.output).map_err(model_err)?;
     eprintln!(

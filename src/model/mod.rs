@@ -409,6 +409,41 @@ pub struct TrainOptions {
     /// Held-out fraction for validation (stratified); 0 trains on all.
     pub validation: f64,
     pub balance: Balance,
+    /// Told of each fit done: a tree of a forest, or a whole model.
+    pub progress: Progress,
+}
+
+/// A callback told how many fits finished (from any thread); the default
+/// does nothing. Options that differ only by it are equal.
+#[derive(Clone, Default)]
+pub struct Progress(Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>);
+
+impl Progress {
+    pub fn new(f: impl Fn(u64) + Send + Sync + 'static) -> Progress {
+        Progress(Some(std::sync::Arc::new(f)))
+    }
+
+    fn tick(&self, n: u64) {
+        if let Some(f) = &self.0 {
+            f(n);
+        }
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Progress(on)"
+        } else {
+            "Progress(off)"
+        })
+    }
+}
+
+impl PartialEq for Progress {
+    fn eq(&self, _: &Progress) -> bool {
+        true
+    }
 }
 
 /// The held-out fraction to train `algorithm` with: `given`, or none when
@@ -736,15 +771,19 @@ fn fit_rows(
             let (m, params) = fit_trees(t, o, &p.y, &p.classes, train_rows)?;
             (m, params, p.classes.clone(), p.benign, false)
         }
-        "lr" | "kmeans" | "nb" => fit_linear(
-            t,
-            o,
-            &p.y,
-            p.classes.clone(),
-            p.benign,
-            train_rows,
-            calibrate,
-        )?,
+        "lr" | "kmeans" | "nb" => {
+            let fit = fit_linear(
+                t,
+                o,
+                &p.y,
+                p.classes.clone(),
+                p.benign,
+                train_rows,
+                calibrate,
+            )?;
+            o.progress.tick(1);
+            fit
+        }
         other => return Err(ModelError::UnknownAlgorithm(other.into())),
     };
     fit.1.insert("balance".into(), o.balance.name().into());
@@ -1261,9 +1300,9 @@ fn fit_trees(
             max_features: Some(max_features),
             ..h.tree
         };
-        Fitted::Tree {
-            tree: cart::fit(data, train_rows.to_vec(), p, Rng::stream(o.seed, "tree/0")),
-        }
+        let tree = cart::fit(data, train_rows.to_vec(), p, Rng::stream(o.seed, "tree/0"));
+        o.progress.tick(1);
+        Fitted::Tree { tree }
     } else {
         let p = TreeParams {
             max_features: Some(max_features),
@@ -1275,7 +1314,9 @@ fn fit_trees(
                 let mut rng = Rng::stream(o.seed, &format!("tree/{i}"));
                 let n = train_rows.len() as u64;
                 let sample: Vec<u32> = (0..n).map(|_| train_rows[rng.below(n) as usize]).collect();
-                cart::fit(data, sample, p, rng)
+                let tree = cart::fit(data, sample, p, rng);
+                o.progress.tick(1);
+                tree
             })
             .collect();
         Fitted::Forest { trees }
@@ -1361,6 +1402,7 @@ mod tests {
             seed: 5,
             validation: 0.2,
             balance: Balance::None,
+            progress: Progress::default(),
         }
     }
 
@@ -1387,6 +1429,39 @@ mod tests {
         // A round trip through JSON keeps every prediction.
         let back: ModelFile = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert_eq!(back.predict(&t).unwrap(), a.predict(&t).unwrap());
+    }
+
+    #[test]
+    fn progress_hears_of_every_fit() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let t = table(300, 1);
+        for (alg, cv, want) in [
+            ("rf", None, 7),
+            ("rf", Some(3), 28),
+            ("dt", None, 1),
+            ("nb", Some(2), 3),
+        ] {
+            let done = std::sync::Arc::new(AtomicU64::new(0));
+            let seen = done.clone();
+            let mut o = opts(alg);
+            o.params.retain(|k, _| k != "n_trees");
+            if alg == "rf" {
+                o.params.insert("n_trees".into(), "7".into());
+            }
+            o.progress = Progress::new(move |n| {
+                seen.fetch_add(n, Ordering::Relaxed);
+            });
+            if let Some(k) = cv {
+                o.validation = 0.0;
+                cross_validate(&t, &o, k).unwrap();
+            }
+            let quiet = TrainOptions {
+                progress: Progress::default(),
+                ..o.clone()
+            };
+            assert_eq!(train(&t, &o).unwrap(), train(&t, &quiet).unwrap());
+            assert_eq!(done.load(Ordering::Relaxed), want, "{alg} cv {cv:?}");
+        }
     }
 
     #[test]

@@ -561,6 +561,7 @@ fn options(spec: &SweepSpec, c: &Config) -> TrainOptions {
         seed: spec.seed,
         validation: super::validation_fraction(&c.model, spec.cv.is_some(), spec.validation),
         balance: spec.balance,
+        progress: super::Progress::default(),
     }
 }
 

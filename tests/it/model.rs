@@ -15,6 +15,7 @@ fn opts(alg: &str, seed: u64) -> TrainOptions {
         seed,
         validation: 0.2,
         balance: Balance::None,
+        progress: model::Progress::default(),
     }
 }
 
