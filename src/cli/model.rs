@@ -174,6 +174,8 @@ impl From<DatasetError> for CliError {
 fn data_err(e: DatasetError) -> CliError {
     let code = if e.is_missing_input() {
         exit::NO_INPUT
+    } else if matches!(e, DatasetError::Write { .. }) {
+        exit::IO_ERR
     } else {
         exit::DATA_ERR
     };

@@ -444,10 +444,7 @@ impl ScoredWriter {
         let mut partial = path.as_os_str().to_owned();
         partial.push(".partial");
         let partial = PathBuf::from(partial);
-        let file = std::fs::File::create(&partial).map_err(|e| DatasetError::Open {
-            path: partial.display().to_string(),
-            source: e,
-        })?;
+        let file = std::fs::File::create(&partial).map_err(|e| write_err(&partial, e))?;
         let parquet = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
@@ -554,6 +551,12 @@ impl ScoredWriter {
         Ok(())
     }
 
+    /// Give up: remove the partial file.
+    pub fn discard(self) {
+        drop(self.out);
+        let _ = std::fs::remove_file(&self.partial);
+    }
+
     /// Flush, and rename the partial file to its name; returns the rows
     /// written.
     pub fn finish(self) -> Result<u64, DatasetError> {
@@ -616,7 +619,7 @@ pub fn check_input_header(path: &str, header: &[String]) -> Result<(), DatasetEr
 }
 
 fn write_err(path: &Path, e: std::io::Error) -> DatasetError {
-    DatasetError::Read {
+    DatasetError::Write {
         path: path.display().to_string(),
         source: e,
     }

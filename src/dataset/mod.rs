@@ -29,6 +29,12 @@ pub enum DatasetError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: line {line}: {message}")]
     Labels {
         path: String,

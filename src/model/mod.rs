@@ -874,9 +874,18 @@ pub fn score_file(
         out.write(&b, &scored)?;
         progress(b.len() as u64);
         Ok(())
-    })?;
-    out.finish()?;
-    Ok(report)
+    });
+    match report {
+        Ok(report) => {
+            out.finish()?;
+            Ok(report)
+        }
+        Err(e) => {
+            // Nothing half-written is left behind.
+            out.discard();
+            Err(e)
+        }
+    }
 }
 
 /// Train a model on a labelled table.

@@ -574,6 +574,31 @@ fn score_streams_any_file_in_batches_to_csv_or_parquet_and_keeps_every_row() {
     for (i, (a, b)) in from_pq.iter().zip(&csv_rows).enumerate() {
         assert_eq!((&a.1, &a.3), (&b.1, &b.3), "row {i}");
     }
+    // A ragged row after some batches were written: exit 65 naming its
+    // line, and no output or partial file is left.
+    let ragged = tmp.path().join("ragged.csv");
+    let text = std::fs::read_to_string(&data).unwrap();
+    let mut cut: String = text.lines().take(1201).map(|l| format!("{l}\n")).collect();
+    cut.push_str("1,2,3\n");
+    std::fs::write(&ragged, cut).unwrap();
+    let out = tmp.path().join("ragged-scored.csv");
+    let a = score(
+        &ragged,
+        &out,
+        &["--nonfinite", "zero", "--batch-rows", "500"],
+    )
+    .code(65);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("ragged.csv: line 1202"), "{err}");
+    assert!(!out.exists() && !tmp.path().join("ragged-scored.csv.partial").exists());
+    // An output that cannot be written: exit 74, naming it.
+    let nowhere = tmp.path().join("no-such-dir").join("s.csv");
+    let a = score(&data, &nowhere, &[]).code(74);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        err.contains("cannot write") && err.contains("no-such-dir"),
+        "{err}"
+    );
     // A file with a feature column the model lacks is refused, naming it,
     // unless asked to ignore it.
     let extra = tmp.path().join("extra.csv");
