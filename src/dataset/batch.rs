@@ -20,7 +20,10 @@
 //! second `Fwd Header Length`) gets a `.1` suffix.
 
 use super::DatasetError;
-use super::table::{LoadReport, NonFinite, TableBuilder, parse_cell, push_frame, text_column};
+use super::table::{
+    LoadReport, NonFinite, TableBuilder, header_kind, is_parquet, parse_cell, push_frame,
+    text_column,
+};
 use crate::dataset::table::FeatureTable;
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -126,16 +129,6 @@ pub struct Batches {
     total: LoadReport,
 }
 
-fn header_kind(trimmed: &[String]) -> &'static str {
-    if trimmed.iter().any(|h| h == "Tot Fwd Pkts") {
-        "cic2018"
-    } else if trimmed.iter().any(|h| h == "Total Fwd Packet") {
-        "maximus"
-    } else {
-        "cic2017"
-    }
-}
-
 impl Batches {
     /// Open `path` (Parquet by its `PAR1` magic, else CSV) to read `rows`
     /// rows at a time; with `clip`, first read it once for the ranges.
@@ -173,10 +166,9 @@ impl Batches {
             line,
             message,
         };
-        let mut magic = [0u8; 4];
-        let is_parquet =
-            std::io::Read::read_exact(&mut open(path)?, &mut magic).is_ok() && &magic == b"PAR1";
-        let (header, src) = if is_parquet {
+        // Missing or unreadable: say so now, not as "not a flow file".
+        drop(open(path)?);
+        let (header, src) = if is_parquet(path) {
             let mut reader = ParquetReader::new(open(path)?);
             let schema = reader
                 .schema()

@@ -297,16 +297,9 @@ fn read_csv_from_ids(
         .iter()
         .map(|h| String::from_utf8_lossy(h).trim().to_string())
         .collect();
-    let kind = if raw.iter().any(|h| h == "Tot Fwd Pkts") {
-        "cic2018"
-    } else if raw.iter().any(|h| h == "Total Fwd Packet") {
-        "maximus"
-    } else {
-        "cic2017"
-    };
     let report = LoadReport {
         path: name.to_string(),
-        header: kind.into(),
+        header: header_kind(&raw).into(),
         policy: Some(policy),
         ..LoadReport::default()
     };
@@ -561,14 +554,7 @@ fn read_parquet_ids(
         .collect();
     let report = LoadReport {
         path: name.clone(),
-        header: if raw.iter().any(|h| h == "Total Fwd Packet") {
-            "maximus"
-        } else if raw.iter().any(|h| h == "Tot Fwd Pkts") {
-            "cic2018"
-        } else {
-            "cic2017"
-        }
-        .into(),
+        header: header_kind(&raw).into(),
         policy: Some(policy),
         ..LoadReport::default()
     };
@@ -780,7 +766,20 @@ pub fn read_labelled(
     Ok((t, set.stats()))
 }
 
-fn is_parquet(path: &Path) -> bool {
+/// Which tool generation wrote a (trimmed) header: `cic2018` (short
+/// names), `maximus` (our engelen/corrected names) or `cic2017`.
+pub(super) fn header_kind(trimmed: &[String]) -> &'static str {
+    if trimmed.iter().any(|h| h == "Tot Fwd Pkts") {
+        "cic2018"
+    } else if trimmed.iter().any(|h| h == "Total Fwd Packet") {
+        "maximus"
+    } else {
+        "cic2017"
+    }
+}
+
+/// A Parquet file, by its `PAR1` magic.
+pub(super) fn is_parquet(path: &Path) -> bool {
     let mut magic = [0u8; 4];
     std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
