@@ -183,13 +183,12 @@ fn data_err(e: DatasetError) -> CliError {
 }
 
 fn model_err(e: ModelError) -> CliError {
+    let e = match e {
+        ModelError::Dataset(d) => return data_err(d),
+        e => e,
+    };
     let code = match &e {
-        ModelError::Dataset(_) => {
-            let ModelError::Dataset(d) = e else {
-                return CliError::new(exit::INTERNAL, "unreachable".to_string());
-            };
-            return data_err(d);
-        }
+        ModelError::Dataset(_) => exit::DATA_ERR,
         ModelError::UnknownAlgorithm(_) | ModelError::Param { .. } => exit::USAGE,
         ModelError::Write { .. } => exit::IO_ERR,
         ModelError::Read { .. } => exit::NO_INPUT,

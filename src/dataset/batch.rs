@@ -52,9 +52,9 @@ pub struct Batch {
 
 #[derive(Debug)]
 enum Rows {
-    /// The records, and their feature cells as read (rows x features, in
-    /// feature order, before the non-finite policy).
-    Csv(Records, Vec<f64>),
+    /// The records, their feature cells as read (rows x features, before
+    /// the non-finite policy), and which columns those are.
+    Csv(Records, Vec<f64>, Vec<usize>),
     Frame(DataFrame),
 }
 
@@ -372,7 +372,7 @@ impl Batches {
                     let label = b.label_col.map(|c| records.field(r, c));
                     b.push_row(|col| row[position[col]], label);
                 }
-                Ok(Some((b, Rows::Csv(records, values))))
+                Ok(Some((b, Rows::Csv(records, values, cols))))
             }
             Source::Parquet {
                 path,
@@ -476,7 +476,7 @@ impl ScoredWriter {
                 };
                 for (r, s) in scored.iter().enumerate() {
                     match (rows, &frame_text) {
-                        (Rows::Csv(recs, _), _) => {
+                        (Rows::Csv(recs, ..), _) => {
                             for cell in recs.row(r) {
                                 w.write_field(cell).map_err(|e| werr(e.into()))?;
                             }
@@ -509,8 +509,8 @@ impl ScoredWriter {
             (Out::Parquet(w), rows) => {
                 let mut df = match rows {
                     Rows::Frame(df) => df.clone(),
-                    Rows::Csv(recs, values) => {
-                        csv_frame(&self.header, recs, values).map_err(perr)?
+                    Rows::Csv(recs, values, features) => {
+                        csv_frame(&self.header, recs, values, features).map_err(perr)?
                     }
                 };
                 let n = scored.len();
@@ -635,14 +635,15 @@ fn unique_names(header: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// A CSV batch as a frame: feature columns as read (`Float64`, from
+/// A CSV batch as a frame: the `features` columns as read (`Float64`, from
 /// `values`, rows x features), the others as text.
-fn csv_frame(header: &[String], recs: &Records, values: &[f64]) -> PolarsResult<DataFrame> {
+fn csv_frame(
+    header: &[String],
+    recs: &Records,
+    values: &[f64],
+    features: &[usize],
+) -> PolarsResult<DataFrame> {
     let names = unique_names(header);
-    let trimmed: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
-    let features: Vec<usize> = TableBuilder::new(&trimmed, LoadReport::default(), NonFinite::Zero)
-        .map(|t| t.feature_cols.iter().map(|(c, _)| *c).collect())
-        .unwrap_or_default();
     let d = features.len();
     let cols: Vec<Column> = names
         .iter()

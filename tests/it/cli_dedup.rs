@@ -67,7 +67,7 @@ fn dedup_restores_the_original_flows_and_counts_the_copies() {
         .arg(&twice)
         .assert()
         .success();
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let err = common::stderr(&out);
     assert!(err.contains(&format!("duplicates dropped {n})")), "{err}");
     let json = run(&["inspect", "--json", "--dedup"], &twice);
     let v: serde_json::Value = serde_json::from_slice(&json).unwrap();

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common::{bin, reference_pcap};
+use crate::common::{self, bin, reference_pcap};
 use std::path::Path;
 
 #[test]
@@ -24,7 +24,7 @@ fn writes_a_csv_file_and_stats() {
         .arg(&pcap)
         .assert()
         .success();
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    let stderr = common::stderr(&assert);
     assert!(stderr.contains("flows written"), "{stderr}");
     assert!(stderr.contains("packet conservation"), "{stderr}");
     let text = std::fs::read_to_string(&out).unwrap();
@@ -80,7 +80,7 @@ fn usage_errors_exit_2_and_missing_input_66() {
         .arg(&pcap)
         .assert()
         .code(2);
-    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    let err = common::stderr(&a);
     assert!(err.contains("--profile corrected only"), "{err}");
     bin()
         .args(["flows", "--active-timeout", "0"])
@@ -314,7 +314,7 @@ fn an_unwritable_output_exits_74_with_a_hint() {
         .arg(&pcap)
         .assert()
         .code(74);
-    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    let err = common::stderr(&a);
     assert!(
         err.contains("cannot write flows") && err.contains("writable"),
         "{err}"

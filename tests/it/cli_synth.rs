@@ -13,10 +13,6 @@ fn bin() -> Command {
     c
 }
 
-fn stderr(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
-}
-
 #[test]
 fn writes_capture_labels_and_timeline() {
     let dir = tempfile::tempdir().unwrap();
@@ -25,7 +21,7 @@ fn writes_capture_labels_and_timeline() {
         .arg(dir.path())
         .assert()
         .success();
-    let err = stderr(&a);
+    let err = common::stderr(&a);
     assert!(err.contains("PortScan") && err.contains("BENIGN"), "{err}");
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -33,9 +29,7 @@ fn writes_capture_labels_and_timeline() {
         .collect();
     names.sort();
     assert_eq!(names, ["labels.csv", "timeline.json", "traffic.pcap"]);
-    let tl: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("timeline.json")).unwrap())
-            .unwrap();
+    let tl = common::read_json(&dir.path().join("timeline.json"));
     assert_eq!(tl["schema_version"], 1);
     let steps = tl["campaigns"][0]["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 3);
@@ -109,7 +103,7 @@ fn a_bad_spec_lists_every_problem_with_file_line_and_key() {
         .arg(dir.path().join("out"))
         .assert()
         .code(65);
-    let err = stderr(&a);
+    let err = common::stderr(&a);
     assert!(err.contains("3 problems"), "{err}");
     let line_of = |needle: &str| bad.lines().position(|l| l.contains(needle)).unwrap() + 1;
     for (needle, key) in [
@@ -137,7 +131,7 @@ fn missing_spec_and_unwritable_output_have_their_exit_codes() {
         .arg(dir.path())
         .assert()
         .code(66);
-    assert!(stderr(&a).contains("no/such/spec.toml"));
+    assert!(common::stderr(&a).contains("no/such/spec.toml"));
     let file = dir.path().join("plain-file");
     std::fs::write(&file, b"x").unwrap();
     let a = bin()
@@ -145,7 +139,11 @@ fn missing_spec_and_unwritable_output_have_their_exit_codes() {
         .arg(&file)
         .assert()
         .code(74);
-    assert!(stderr(&a).contains("plain-file"), "{}", stderr(&a));
+    assert!(
+        common::stderr(&a).contains("plain-file"),
+        "{}",
+        common::stderr(&a)
+    );
 }
 
 #[test]
@@ -165,7 +163,7 @@ fn flows_labels_adds_the_truth_to_every_row() {
         .arg(dir.path().join("traffic.pcap"))
         .assert()
         .success();
-    let err = stderr(&a);
+    let err = common::stderr(&a);
     assert!(!err.contains("warning"), "{err}");
     let text = std::fs::read_to_string(&out).unwrap();
     let mut lines = text.lines();
@@ -221,7 +219,7 @@ fn flows_labels_reports_bad_label_files() {
         .arg(&cap)
         .assert()
         .code(66);
-    assert!(stderr(&a).contains("missing.csv"));
+    assert!(common::stderr(&a).contains("missing.csv"));
     let bad = dir.path().join("labels.csv");
     std::fs::write(
         &bad,
@@ -238,7 +236,7 @@ fn flows_labels_reports_bad_label_files() {
         .arg(&cap)
         .assert()
         .code(65);
-    let err = stderr(&a);
+    let err = common::stderr(&a);
     assert!(err.contains("line 2") && err.contains("dst_ip"), "{err}");
     // Labels that cover nothing: every flow is UNLABELLED and a warning says so.
     let empty = dir.path().join("empty.csv");
@@ -254,7 +252,11 @@ fn flows_labels_reports_bad_label_files() {
         .arg(&cap)
         .assert()
         .success();
-    assert!(stderr(&a).contains("flows got no label"), "{}", stderr(&a));
+    assert!(
+        common::stderr(&a).contains("flows got no label"),
+        "{}",
+        common::stderr(&a)
+    );
     let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
     assert!(
         out.lines().skip(1).all(|l| l.contains(",UNLABELLED,")),

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common::{bin, reference_pcap};
+use crate::common::{self, bin, reference_pcap};
 use maximus_sim::capture::{CaptureReader, read_packets};
 use maximus_sim::flow::csv::CsvWriter;
 use maximus_sim::flow::{FlowExtractor, FlowParams, Profile, shard};
@@ -99,7 +99,7 @@ fn an_unusable_temporary_directory_exits_74_with_the_path() {
             .arg(&pcap)
             .assert()
             .code(74);
-        let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+        let err = common::stderr(&a);
         assert!(
             err.contains(&missing.display().to_string()) && err.contains("TMPDIR"),
             "{err}"

@@ -75,13 +75,12 @@ fn train_eval_score_commands() {
             .success()
     };
     let a = train_rf(&m);
-    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    let err = common::stderr(&a);
     assert!(
         err.contains("11 of 5050 rows had Infinity/NaN/empty cells"),
         "{err}"
     );
-    let mf: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    let mf = common::read_json(&m);
     assert_eq!(mf["schema_version"], 1);
     assert_eq!(mf["features"].as_array().unwrap().len(), 76);
     assert_eq!(mf["training"]["rows"], 5050);
@@ -106,8 +105,7 @@ fn train_eval_score_commands() {
         .arg(&rep)
         .assert()
         .success();
-    let e: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(rep.join("metrics.json")).unwrap()).unwrap();
+    let e = common::read_json(&rep.join("metrics.json"));
     assert!(e["macro_avg"]["f1"].as_f64().unwrap() > 0.9);
     assert!(e["attack_vs_benign"]["roc_auc"].as_f64().unwrap() > 0.9);
     assert!(
@@ -149,7 +147,7 @@ fn train_eval_score_commands() {
         .arg(tmp.path().join("x.csv"))
         .assert()
         .code(65);
-    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    let err = common::stderr(&a);
     assert!(err.contains("missing Total Fwd Packets"), "{err}");
     // Unknown parameters are usage errors.
     bin()
@@ -209,8 +207,7 @@ fn parquet_and_csv_flows_give_the_same_table_and_models_train_on_synth_flows() {
         .arg(&m)
         .assert()
         .success();
-    let model: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    let model = common::read_json(&m);
     assert_eq!(model["classes"].as_array().unwrap().len(), 4);
     // Unlabelled flows + labels.csv at training time: the same rows and
     // labels as flows --labels gave, so the same per-class counts and model.
@@ -235,10 +232,9 @@ fn parquet_and_csv_flows_give_the_same_table_and_models_train_on_synth_flows() {
         .arg(&m2)
         .assert()
         .success();
-    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let err = common::stderr(&out);
     assert!(err.contains("0 flows no label row matched"), "{err}");
-    let model2: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&m2).unwrap()).unwrap();
+    let model2 = common::read_json(&m2);
     assert_eq!(
         model2["training"]["per_class"],
         model["training"]["per_class"]
@@ -269,7 +265,7 @@ fn parquet_and_csv_flows_give_the_same_table_and_models_train_on_synth_flows() {
         .arg(tmp.path().join("m3.json"))
         .assert()
         .code(65);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let err = common::stderr(&out);
     assert!(
         err.contains("v3.csv: line 2: Timestamp") && err.contains("flows --labels"),
         "{err}"
@@ -384,7 +380,7 @@ fpr = [0.01, 0.05]
         .arg(tmp.path().join("c"))
         .assert()
         .code(65);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let err = common::stderr(&out);
     assert!(err.contains("2 problems"), "{err}");
     assert!(err.contains("grid.toml:1:10: `metric`"), "{err}");
     assert!(
@@ -418,10 +414,9 @@ fn cross_validation_and_balancing_from_the_command_line() {
         .arg(&m)
         .assert()
         .success();
-    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let err = common::stderr(&out);
     assert!(err.contains("3-fold cross-validation"), "{err}");
-    let mf: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    let mf = common::read_json(&m);
     let cv = &mf["cross_validation"];
     assert_eq!(cv["per_fold"].as_array().unwrap().len(), 3);
     let mean = cv["mean"]["macro_f1"].as_f64().unwrap();
@@ -519,7 +514,7 @@ fn score_streams_any_file_in_batches_to_csv_or_parquet_and_keeps_every_row() {
         &["--nonfinite", "drop", "--batch-rows", "999"],
     )
     .success();
-    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    let err = common::stderr(&a);
     assert!(err.contains("11 rows not scored"), "{err}");
     let rows = scored_csv(&dropped);
     assert_eq!(rows.len(), 5050);
@@ -561,7 +556,7 @@ fn score_streams_any_file_in_batches_to_csv_or_parquet_and_keeps_every_row() {
     std::fs::rename(&pq, &flows_pq).unwrap();
     // (a scored file is refused: it already has the output columns)
     let a = score(&flows_pq, &back, &[]).code(65);
-    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    let err = common::stderr(&a);
     assert!(err.contains("already has a `predicted` column"), "{err}");
     let mut plain = df.drop_many(["predicted", "confidence", "score"]);
     ParquetWriter::new(std::fs::File::create(&flows_pq).unwrap())
@@ -588,13 +583,13 @@ fn score_streams_any_file_in_batches_to_csv_or_parquet_and_keeps_every_row() {
         &["--nonfinite", "zero", "--batch-rows", "500"],
     )
     .code(65);
-    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    let err = common::stderr(&a);
     assert!(err.contains("ragged.csv: line 1202"), "{err}");
     assert!(!out.exists() && !tmp.path().join("ragged-scored.csv.partial").exists());
     // An output that cannot be written: exit 74, naming it.
     let nowhere = tmp.path().join("no-such-dir").join("s.csv");
     let a = score(&data, &nowhere, &[]).code(74);
-    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    let err = common::stderr(&a);
     assert!(
         err.contains("cannot write") && err.contains("no-such-dir"),
         "{err}"
@@ -612,7 +607,7 @@ fn score_streams_any_file_in_batches_to_csv_or_parquet_and_keeps_every_row() {
     std::fs::write(&extra, out).unwrap();
     let x = tmp.path().join("x.csv");
     let a = score(&extra, &x, &[]).code(65);
-    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    let err = common::stderr(&a);
     assert!(
         err.contains("extra Extra Feature") && err.contains("--ignore-extra-columns"),
         "{err}"

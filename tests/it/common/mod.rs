@@ -6,6 +6,16 @@ use etherparse::PacketBuilder;
 use std::path::PathBuf;
 
 /// The binary under test.
+/// What a finished command wrote to stderr.
+pub fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+/// A JSON file (a model, metrics, a timeline).
+pub fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 pub fn bin() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("maximus-sim").unwrap()
 }
