@@ -11,7 +11,8 @@ use crate::flow::frame::ParquetFlowWriter;
 use crate::flow::frame::{ColumnKind, column_kinds};
 use crate::flow::reorder::Reorderer;
 use crate::flow::{
-    FlowError, FlowExtractor, FlowParams, FlowRecord, FlowStats, Profile, TzOffset, Value,
+    FlowError, FlowExtractor, FlowParams, FlowRecord, FlowStats, PackedRecord, Profile, TzOffset,
+    Value,
 };
 use crate::flow::{record, shard};
 use clap::Args;
@@ -222,6 +223,24 @@ enum Sink {
 }
 
 impl Sink {
+    /// Write one row: CSV formats it packed; a label join and Parquet
+    /// need its cells.
+    fn write_packed(&mut self, r: PackedRecord, labeller: Option<&mut Labeller>) -> io::Result<()> {
+        match (self, labeller) {
+            (Sink::Stdout(w), None) => w.write_packed(&r),
+            (Sink::File { w, .. }, None) => w.write_packed(&r),
+            (sink, labeller) => {
+                let mut r = r.unpack();
+                if let Some(l) = labeller {
+                    l.apply(&mut r);
+                }
+                let res = sink.write(&r);
+                record::recycle([r]);
+                res
+            }
+        }
+    }
+
     fn write(&mut self, r: &FlowRecord) -> io::Result<()> {
         match self {
             Sink::Stdout(w) => w.write(r),
@@ -387,8 +406,8 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
     let mut senders = Vec::with_capacity(n);
     let mut receivers = Vec::with_capacity(n);
     for _ in 0..n {
-        let (tx, rx) = mpsc::sync_channel::<Vec<FlowRecord>>(8);
-        let (back_tx, back_rx) = mpsc::channel::<Vec<FlowRecord>>();
+        let (tx, rx) = mpsc::sync_channel::<Vec<PackedRecord>>(8);
+        let (back_tx, back_rx) = mpsc::channel::<Vec<PackedRecord>>();
         senders.push(Mutex::new(Some((tx, back_rx))));
         receivers.push((rx, back_tx));
     }
@@ -402,18 +421,14 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
             let mut labeller = labeller;
             for (rx, back) in receivers {
                 for mut batch in rx {
-                    for r in &mut batch {
-                        if let Some(l) = labeller.as_mut() {
-                            l.apply(r);
-                        }
-                        if let Err(e) = sink.write(r) {
+                    for r in batch.drain(..) {
+                        if let Err(e) = sink.write_packed(r, labeller.as_mut()) {
                             // Dropping the receivers stops every worker.
                             return (sink, Some(e), labeller);
                         }
                     }
-                    // The rows' buffers make new rows; the batch goes back
-                    // to its worker (one that has finished drops it here).
-                    record::recycle(batch.drain(..));
+                    // The batch goes back to its worker (one that has
+                    // finished drops it here).
                     let _ = back.send(batch);
                 }
             }
@@ -536,8 +551,8 @@ fn run_file(
     args: &FlowsArgs,
     params: FlowParams,
     path: &Path,
-    tx: &mpsc::SyncSender<Vec<FlowRecord>>,
-    back: mpsc::Receiver<Vec<FlowRecord>>,
+    tx: &mpsc::SyncSender<Vec<PackedRecord>>,
+    back: mpsc::Receiver<Vec<PackedRecord>>,
     show_progress: bool,
 ) -> Result<FileResult, CliError> {
     let mut res = FileResult::default();
@@ -583,7 +598,7 @@ fn run_file(
     };
     let mut out = Batcher::new(tx, back);
     let ((outcome, too_late), stats) = if args.threads > 1 {
-        shard::extract_sharded(params, usize::from(args.threads), read, |r| out.push(r))
+        shard::extract_sharded_packed(params, usize::from(args.threads), read, |r| out.push(r))
             .map_err(flow_err)?
     } else {
         let mut x = FlowExtractor::with_params(params)
@@ -594,10 +609,10 @@ fn run_file(
             // Checking for final rows every packet costs more than it saves.
             fed += 1;
             if fed.is_multiple_of(256) {
-                x.take_ready_each(|r| out.push(r));
+                x.take_ready_packed(|r| out.push(r));
             }
         });
-        let stats = x.finish_each(|r| out.push(r)).map_err(flow_err)?;
+        let stats = x.finish_packed(|r| out.push(r)).map_err(flow_err)?;
         (read_out, stats)
     };
     out.flush();
@@ -630,16 +645,16 @@ fn run_file(
 /// has stopped (it reports its own error). Written batches come back,
 /// empty, on `back` and are reused.
 struct Batcher<'a> {
-    tx: &'a mpsc::SyncSender<Vec<FlowRecord>>,
-    back: mpsc::Receiver<Vec<FlowRecord>>,
-    rows: Vec<FlowRecord>,
+    tx: &'a mpsc::SyncSender<Vec<PackedRecord>>,
+    back: mpsc::Receiver<Vec<PackedRecord>>,
+    rows: Vec<PackedRecord>,
     gone: bool,
 }
 
 impl<'a> Batcher<'a> {
     fn new(
-        tx: &'a mpsc::SyncSender<Vec<FlowRecord>>,
-        back: mpsc::Receiver<Vec<FlowRecord>>,
+        tx: &'a mpsc::SyncSender<Vec<PackedRecord>>,
+        back: mpsc::Receiver<Vec<PackedRecord>>,
     ) -> Batcher<'a> {
         Batcher {
             tx,
@@ -650,7 +665,7 @@ impl<'a> Batcher<'a> {
     }
 
     /// An empty batch: a written one if any has come back.
-    fn spare(&mut self) -> Vec<FlowRecord> {
+    fn spare(&mut self) -> Vec<PackedRecord> {
         let mut spare = None;
         while let Ok(mut b) = self.back.try_recv() {
             b.clear();
@@ -659,7 +674,7 @@ impl<'a> Batcher<'a> {
         spare.unwrap_or_else(|| Vec::with_capacity(BATCH))
     }
 
-    fn push(&mut self, r: FlowRecord) {
+    fn push(&mut self, r: PackedRecord) {
         if self.gone {
             return;
         }

@@ -8,7 +8,7 @@
 
 use super::format::java_double;
 use super::profile::Profile;
-use super::record::{FlowRecord, Value};
+use super::record::{Cell, FlowRecord, PackedRecord, PackedRow, Value};
 use std::io::{self, Write};
 
 /// Bytes of formatted rows gathered before they go to the writer in one call.
@@ -51,6 +51,18 @@ impl<W: Write> CsvWriter<W> {
         Ok(())
     }
 
+    /// [`CsvWriter::write`] of the unpacked row, without unpacking it.
+    pub fn write_packed(&mut self, r: &PackedRecord) -> io::Result<()> {
+        format_packed(&r.row, &mut self.chunk);
+        self.chunk.push('\n');
+        self.rows += 1;
+        if self.chunk.len() >= CHUNK {
+            self.out.write_all(self.chunk.as_bytes())?;
+            self.chunk.clear();
+        }
+        Ok(())
+    }
+
     pub fn rows(&self) -> u64 {
         self.rows
     }
@@ -69,16 +81,38 @@ pub fn format_row(r: &FlowRecord, line: &mut String) {
         if i > 0 {
             line.push(',');
         }
-        match v {
-            Value::Int(x) => line.push_str(itoa::Buffer::new().format(*x)),
-            Value::Float(x) => java_double(*x, line),
-            Value::Text(s) if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) => {
-                line.push('"');
-                line.push_str(&s.replace('"', "\"\""));
-                line.push('"');
-            }
-            Value::Text(s) => line.push_str(s),
+        push_cell(
+            match v {
+                Value::Int(x) => Cell::Int(*x),
+                Value::Float(x) => Cell::Float(*x),
+                Value::Text(s) => Cell::Text(s),
+            },
+            line,
+        );
+    }
+}
+
+/// A packed row as CSV text, without line end: the same text as
+/// [`format_row`] of the unpacked row.
+pub(crate) fn format_packed(r: &PackedRow, line: &mut String) {
+    for (i, c) in r.cells().enumerate() {
+        if i > 0 {
+            line.push(',');
         }
+        push_cell(c, line);
+    }
+}
+
+fn push_cell(c: Cell<'_>, line: &mut String) {
+    match c {
+        Cell::Int(x) => line.push_str(itoa::Buffer::new().format(x)),
+        Cell::Float(x) => java_double(x, line),
+        Cell::Text(s) if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) => {
+            line.push('"');
+            line.push_str(&s.replace('"', "\"\""));
+            line.push('"');
+        }
+        Cell::Text(s) => line.push_str(s),
     }
 }
 

@@ -56,8 +56,7 @@ pub use error::FlowError;
 pub use format::TzOffset;
 pub use key::FlowKey;
 pub use profile::Profile;
-pub(crate) use record::PackedRow;
-pub use record::{FlowRecord, Value};
+pub use record::{FlowRecord, PackedRecord, Value};
 
 use crate::capture::PacketRepr;
 use serde::Serialize;
@@ -260,7 +259,7 @@ pub struct FlowExtractor {
     profile: Profile,
     engine: Engine,
     stats: FlowStats,
-    closed: Vec<FlowRecord>,
+    closed: record::Closed,
     /// Rows closed but not yet final in output order, packed (they can be
     /// most of the capture's rows while an old flow stays open, hence the
     /// memory budget).
@@ -306,7 +305,7 @@ impl FlowExtractor {
             profile,
             engine,
             stats: FlowStats::default(),
-            closed: Vec::new(),
+            closed: record::Closed::default(),
             pending: SpillBuffer::new(params.spill_bytes),
             seq: 0,
             last_out: None,
@@ -372,9 +371,8 @@ impl FlowExtractor {
     }
 
     fn stash(&mut self) {
-        for r in self.closed.drain(..) {
-            let packed = PackedRow::pack(r.values);
-            self.pending.insert((r.start_us, r.key, self.seq), packed);
+        for r in self.closed.rows.drain(..) {
+            self.pending.insert((r.start_us, r.key, self.seq), r.row);
             self.seq += 1;
         }
     }
@@ -388,12 +386,13 @@ impl FlowExtractor {
     /// when a long-lived flow ends, the rows it held back are all final at
     /// once (possibly most of the capture), too many to collect unpacked.
     pub fn take_ready_each(&mut self, mut emit: impl FnMut(FlowRecord)) {
-        self.take_ready_packed(|start, key, packed| emit(packed.unpack(start, key)));
+        self.take_ready_packed(|r| emit(r.unpack()));
     }
 
-    /// [`FlowExtractor::take_ready`], the rows still packed (a sharded run
-    /// holds them again until every shard is past them).
-    pub(crate) fn take_ready_packed(&mut self, mut out: impl FnMut(i64, FlowKey, PackedRow)) {
+    /// [`FlowExtractor::take_ready_each`], the rows packed (the CSV writer
+    /// formats them as they are; a sharded run holds them again until every
+    /// shard is past them).
+    pub fn take_ready_packed(&mut self, mut out: impl FnMut(PackedRecord)) {
         if self.pending.is_empty() {
             return;
         }
@@ -403,11 +402,11 @@ impl FlowExtractor {
             Engine::Px(t) => t.horizon(),
         };
         while self.pending.first_key().is_some_and(|k| k.0 < horizon) {
-            let Some(((start, key, _), packed)) = self.pending.pop_first() else {
+            let Some(((start_us, key, _), row)) = self.pending.pop_first() else {
                 break;
             };
-            note_order(&mut self.last_out, &mut self.stats, (start, key));
-            out(start, key, packed);
+            note_order(&mut self.last_out, &mut self.stats, (start_us, key));
+            out(PackedRecord { start_us, key, row });
         }
     }
 
@@ -418,26 +417,34 @@ impl FlowExtractor {
     /// would go unreported here (rows missing); use
     /// [`FlowExtractor::finish_each`], which reports it.
     pub fn finish(self, out: &mut Vec<FlowRecord>) -> FlowStats {
-        self.finish_stats(|r| out.push(r)).0
+        self.finish_stats(|r| out.push(r.unpack())).0
     }
 
     /// End of input, streaming: every remaining row, in order, to `emit`,
     /// without first collecting them all; then the counters, or the first
     /// error of the temporary row files ([`spill`]), after which rows are
     /// missing.
-    pub fn finish_each(self, emit: impl FnMut(FlowRecord)) -> Result<FlowStats, FlowError> {
+    pub fn finish_each(self, mut emit: impl FnMut(FlowRecord)) -> Result<FlowStats, FlowError> {
+        self.finish_packed(|r| emit(r.unpack()))
+    }
+
+    /// [`FlowExtractor::finish_each`], the rows packed.
+    pub fn finish_packed(self, emit: impl FnMut(PackedRecord)) -> Result<FlowStats, FlowError> {
         match self.finish_stats(emit) {
             (_, Some(e)) => Err(e),
             (stats, None) => Ok(stats),
         }
     }
 
-    fn finish_stats(mut self, mut emit: impl FnMut(FlowRecord)) -> (FlowStats, Option<FlowError>) {
+    fn finish_stats(
+        mut self,
+        mut emit: impl FnMut(PackedRecord),
+    ) -> (FlowStats, Option<FlowError>) {
         self.stash();
         let mut pending = std::mem::replace(&mut self.pending, SpillBuffer::new(usize::MAX));
         let mut last_out = self.last_out;
         let mut late_rows = 0;
-        let mut emit = |r: FlowRecord| {
+        let mut emit = |r: PackedRecord| {
             let mut s = FlowStats::default();
             note_order(&mut last_out, &mut s, (r.start_us, r.key));
             late_rows += s.rows_out_of_order;
@@ -446,15 +453,15 @@ impl FlowExtractor {
         {
             // Rows already closed go first when they sort before (or tie with)
             // a row made now.
-            let mut merge = |r: FlowRecord| {
+            let mut merge = |r: PackedRecord| {
                 while pending
                     .first_key()
                     .is_some_and(|k| (k.0, k.1) <= (r.start_us, r.key))
                 {
-                    let Some((k, packed)) = pending.pop_first() else {
+                    let Some(((start_us, key, _), row)) = pending.pop_first() else {
                         break;
                     };
-                    emit(packed.unpack(k.0, k.1));
+                    emit(PackedRecord { start_us, key, row });
                 }
                 emit(r);
             };
@@ -464,8 +471,8 @@ impl FlowExtractor {
                 Engine::Px(t) => t.finish(&mut merge, &mut self.stats),
             }
         }
-        while let Some((k, packed)) = pending.pop_first() {
-            emit(packed.unpack(k.0, k.1));
+        while let Some(((start_us, key, _), row)) = pending.pop_first() {
+            emit(PackedRecord { start_us, key, row });
         }
         self.stats.rows_out_of_order += late_rows;
         (self.stats, pending.take_error())

@@ -42,7 +42,7 @@
 
 use super::format::{push_flow_id, push_ip, push_pe_timestamp};
 use super::key::{FixedState, FlowKey, KeyMap};
-use super::record::{FlowRecord, SpareRow, Value};
+use super::record::{Cell, Closed, PackedRecord, Packer};
 use super::stats::Summary;
 use super::v3::{ACTIVITY_TIMEOUT_US, FLOW_TIMEOUT_US, REORDER_SLACK_US};
 use super::{CloseReason, FlowStats};
@@ -641,32 +641,20 @@ impl PeFlow {
         }
     }
 
-    pub(super) fn record(&self) -> FlowRecord {
-        use Value::{Float, Int, Text};
-        let mut spare = SpareRow::take(94);
-        let mut text = |f: &dyn Fn(&mut String)| {
-            let mut s = spare.text();
-            f(&mut s);
-            Text(s)
-        };
-        let i = self.id_o;
-        let id = text(&|s| push_flow_id(s, i.src, i.dst, i.sport, i.dport, self.proto));
-        let src = text(&|s| push_ip(s, self.o.src));
-        let dst = text(&|s| push_ip(s, self.o.dst));
-        let ts = text(&|s| push_pe_timestamp(s, self.start));
-        let mut label = spare.text();
-        label.push_str("NeedManualLabel");
-        let mut v = spare.values;
+    /// The flow's row, packed with `v` (emptied again).
+    pub(super) fn record(&self, v: &mut Packer) -> PackedRecord {
+        use Cell::{Float, Int};
         let (n_fwd, n_bwd) = (self.fwd_len.n(), self.bwd_len.n());
         let duration = self.duration();
         let secs = duration as f64 / 1e6;
-        v.push(id);
-        v.push(src);
+        let i = self.id_o;
+        v.text_with(|s| push_flow_id(s, i.src, i.dst, i.sport, i.dport, self.proto));
+        v.text_with(|s| push_ip(s, self.o.src));
         v.push(Int(i64::from(self.o.sport)));
-        v.push(dst);
+        v.text_with(|s| push_ip(s, self.o.dst));
         v.push(Int(i64::from(self.o.dport)));
         v.push(Int(i64::from(self.proto)));
-        v.push(ts);
+        v.text_with(|s| push_pe_timestamp(s, self.start));
         v.push(Int(duration));
         v.push(Int(n_fwd as i64));
         v.push(Int(n_bwd as i64));
@@ -783,11 +771,11 @@ impl PeFlow {
         v.push(Int(self.retrans[1]));
         v.push(Int(self.retrans[0] + self.retrans[1]));
         v.push(Int(self.cumulative_at_close()));
-        v.push(Text(label));
-        FlowRecord {
+        v.text("NeedManualLabel");
+        PackedRecord {
             start_us: self.start,
             key: self.key,
-            values: v,
+            row: v.finish(),
         }
     }
 }
@@ -843,7 +831,7 @@ impl PeTable {
     }
 
     /// Advance capture time to `ts_us` and write what that expires.
-    pub fn tick(&mut self, ts_us: i64, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+    pub(crate) fn tick(&mut self, ts_us: i64, out: &mut Closed, stats: &mut FlowStats) {
         self.observe(ts_us);
         self.expire(out, stats);
     }
@@ -874,9 +862,9 @@ impl PeTable {
         Box::new(f)
     }
 
-    fn close(flow: &PeFlow, why: CloseReason, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+    fn close(flow: &PeFlow, why: CloseReason, out: &mut Closed, stats: &mut FlowStats) {
         stats.count_written(why, flow.packets());
-        out.push(flow.record());
+        out.rows.push(flow.record(&mut out.packer));
     }
 
     /// The flow after a written one (timeout or ready + SYN): fresh, or a
@@ -913,7 +901,7 @@ impl PeTable {
     }
 
     /// Feed one decoded packet; flows it closes are appended to `out`.
-    pub fn push(&mut self, repr: &PacketRepr, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+    pub(crate) fn push(&mut self, repr: &PacketRepr, out: &mut Closed, stats: &mut FlowStats) {
         use super::v3::V3Skip;
         stats.packets += 1;
         // Capture time advances with every packet, used or not.
@@ -982,7 +970,7 @@ impl PeTable {
         self.expire(out, stats);
     }
 
-    fn expire(&mut self, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+    fn expire(&mut self, out: &mut Closed, stats: &mut FlowStats) {
         let watermark = self.max_ts.saturating_sub(self.slack);
         while let Some(Reverse((start, id, key))) = self.by_start.peek().copied() {
             if start.saturating_add(FLOW_TIMEOUT_US) >= watermark {
@@ -1017,7 +1005,7 @@ impl PeTable {
     /// End of input: hand the rows of the open flows the profile writes to
     /// `emit`, in (start, key,
     /// creation) order; each flow is dropped as soon as its row is made.
-    pub fn finish(&mut self, emit: &mut dyn FnMut(FlowRecord), stats: &mut FlowStats) {
+    pub(crate) fn finish(&mut self, emit: &mut dyn FnMut(PackedRecord), stats: &mut FlowStats) {
         let mut open: Vec<Box<PeFlow>> = self
             .flows
             .drain()
@@ -1027,10 +1015,10 @@ impl PeTable {
             })
             .collect();
         open.sort_by_key(|f| (f.start, f.key, f.id));
-        let mut one = Vec::with_capacity(1);
+        let mut one = Closed::default();
         for f in open {
             Self::close(&f, CloseReason::Eof, &mut one, stats);
-            one.drain(..).for_each(&mut *emit);
+            one.rows.drain(..).for_each(&mut *emit);
         }
         self.by_start.clear();
     }
@@ -1045,7 +1033,7 @@ mod tests {
     use super::*;
     use crate::capture::{PacketRepr, TcpFlags};
     use crate::flow::csv::format_row;
-    use crate::flow::{Profile, TzOffset, Value, extract_all};
+    use crate::flow::{FlowRecord, Profile, TzOffset, Value, extract_all};
 
     const A: &str = "10.0.0.1";
     const B: &str = "10.0.0.2";

@@ -32,7 +32,7 @@
 
 use super::key::{FlowKey, KeyMap, key_map};
 use super::pe::{Orientation, PeFlow, PePacket, RetransSet, TcpState};
-use super::record::FlowRecord;
+use super::record::{Closed, PackedRecord};
 use super::v3::REORDER_SLACK_US;
 use super::{CloseReason, FlowStats};
 use crate::capture::{PacketRepr, TcpFlags};
@@ -103,7 +103,7 @@ impl PxTable {
     }
 
     /// Advance capture time to `ts_us` and write what that expires.
-    pub fn tick(&mut self, ts_us: i64, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+    pub(crate) fn tick(&mut self, ts_us: i64, out: &mut Closed, stats: &mut FlowStats) {
         self.observe(ts_us);
         self.expire(out, stats);
     }
@@ -143,13 +143,13 @@ impl PxTable {
         Box::new(flow)
     }
 
-    fn close(flow: &PeFlow, why: CloseReason, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+    fn close(flow: &PeFlow, why: CloseReason, out: &mut Closed, stats: &mut FlowStats) {
         stats.count_written(why, flow.packets());
-        out.push(flow.record());
+        out.rows.push(flow.record(&mut out.packer));
     }
 
     /// Feed one decoded packet; flows it closes are appended to `out`.
-    pub fn push(&mut self, repr: &PacketRepr, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+    pub(crate) fn push(&mut self, repr: &PacketRepr, out: &mut Closed, stats: &mut FlowStats) {
         stats.packets += 1;
         let p = PePacket::corrected_from_repr(repr);
         self.clock = self.clock.max(p.ts);
@@ -197,7 +197,7 @@ impl PxTable {
 
     /// Close (idle) or cut (active) every flow whose deadline the clock passed;
     /// drop continuations idle for longer than the idle timeout.
-    fn expire(&mut self, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+    fn expire(&mut self, out: &mut Closed, stats: &mut FlowStats) {
         while let Some(Reverse((deadline, id, key))) = self.deadlines.peek().copied() {
             if deadline >= self.clock {
                 break;
@@ -261,7 +261,7 @@ impl PxTable {
     /// End of input: hand the rows of the open flows the profile writes to
     /// `emit`, in (start, key,
     /// creation) order; each flow is dropped as soon as its row is made.
-    pub fn finish(&mut self, emit: &mut dyn FnMut(FlowRecord), stats: &mut FlowStats) {
+    pub(crate) fn finish(&mut self, emit: &mut dyn FnMut(PackedRecord), stats: &mut FlowStats) {
         let mut open: Vec<Box<PeFlow>> = self
             .flows
             .drain()
@@ -271,10 +271,10 @@ impl PxTable {
             })
             .collect();
         open.sort_by_key(|f| (f.start, f.key, f.id));
-        let mut one = Vec::with_capacity(1);
+        let mut one = Closed::default();
         for f in open {
             Self::close(&f, CloseReason::Eof, &mut one, stats);
-            one.drain(..).for_each(&mut *emit);
+            one.rows.drain(..).for_each(&mut *emit);
         }
         self.by_start.clear();
         self.deadlines.clear();
@@ -289,7 +289,7 @@ mod tests {
     use super::*;
     use crate::capture::TcpFlags;
     use crate::flow::testutil::{A, B, Cells, pkt, run_with, tcp};
-    use crate::flow::{FlowParams, Profile, Value};
+    use crate::flow::{FlowParams, FlowRecord, Profile, Value};
 
     const C: Cells = Cells(Profile::Corrected);
     const SYN: u8 = TcpFlags::SYN;

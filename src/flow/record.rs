@@ -116,59 +116,201 @@ impl PartialEq for Value {
 
 impl Eq for Value {}
 
-/// A row's cells packed into one byte string (about a third of the size of
-/// its `Vec<Value>`), for rows an extractor holds until they are final in
-/// output order: that can be most of the rows of a capture. Cells are a tag
-/// byte and the value: `i32`-sized `Int`s in 4 bytes, other `Int`s and
-/// `Float` bits in 8, text as a 4-byte length and the bytes.
+/// A row's cells packed into one byte string, the form rows travel in from a
+/// flow table to the writer: an extractor holds rows until they are final in
+/// output order (that can be most of the rows of a capture), so they are
+/// small. Each cell is a tag byte and the fewest bytes that keep it exact:
+/// `Int`s in 0, 1, 2, 4 or 8 bytes; `Float`s `+0.0` in 0 bytes, integral
+/// ones below 2^16 in 2, others as their 8 bits; text as a 1- or 4-byte
+/// length and the bytes. About a sixth of the size of its `Vec<Value>`.
 #[derive(Debug)]
 pub(crate) struct PackedRow(Box<[u8]>);
 
-const TAG_INT32: u8 = 0;
-const TAG_INT: u8 = 1;
-const TAG_FLOAT: u8 = 2;
-const TAG_TEXT: u8 = 3;
+const TAG_INT0: u8 = 0;
+const TAG_INT8: u8 = 1;
+const TAG_INT16: u8 = 2;
+const TAG_INT32: u8 = 3;
+const TAG_INT64: u8 = 4;
+const TAG_FLOAT0: u8 = 5;
+const TAG_FLOAT16: u8 = 6;
+const TAG_FLOAT64: u8 = 7;
+const TAG_TEXT8: u8 = 8;
+const TAG_TEXT32: u8 = 9;
+
+/// Builds a [`PackedRow`] cell by cell.
+#[derive(Debug, Default)]
+pub(crate) struct Packer {
+    b: Vec<u8>,
+    scratch: String,
+}
+
+impl Packer {
+    /// A packer with room for about `cells` cells.
+    pub(crate) fn new(cells: usize) -> Packer {
+        Packer {
+            b: Vec::with_capacity(4 * cells + 96),
+            scratch: String::new(),
+        }
+    }
+
+    pub(crate) fn int(&mut self, x: i64) {
+        let b = &mut self.b;
+        if x == 0 {
+            b.push(TAG_INT0);
+        } else if let Ok(x) = i8::try_from(x) {
+            b.push(TAG_INT8);
+            b.extend_from_slice(&x.to_le_bytes());
+        } else if let Ok(x) = i16::try_from(x) {
+            b.push(TAG_INT16);
+            b.extend_from_slice(&x.to_le_bytes());
+        } else if let Ok(x) = i32::try_from(x) {
+            b.push(TAG_INT32);
+            b.extend_from_slice(&x.to_le_bytes());
+        } else {
+            b.push(TAG_INT64);
+            b.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+
+    pub(crate) fn float(&mut self, x: f64) {
+        let b = &mut self.b;
+        // `+0.0` only: `-0.0` prints differently and keeps its bits.
+        if x.to_bits() == 0 {
+            b.push(TAG_FLOAT0);
+        } else if x > 0.0 && x < 65536.0 && x.fract() == 0.0 {
+            b.push(TAG_FLOAT16);
+            b.extend_from_slice(&(x as u16).to_le_bytes());
+        } else {
+            b.push(TAG_FLOAT64);
+            b.extend_from_slice(&x.to_bits().to_le_bytes());
+        }
+    }
+
+    pub(crate) fn text(&mut self, s: &str) {
+        let b = &mut self.b;
+        match u8::try_from(s.len()) {
+            Ok(n) => {
+                b.push(TAG_TEXT8);
+                b.push(n);
+            }
+            Err(_) => {
+                b.push(TAG_TEXT32);
+                // A cell is far below 4 GiB (addresses, names, times).
+                b.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            }
+        }
+        b.extend_from_slice(s.as_bytes());
+    }
+
+    pub(crate) fn push(&mut self, c: Cell<'_>) {
+        match c {
+            Cell::Int(x) => self.int(x),
+            Cell::Float(x) => self.float(x),
+            Cell::Text(s) => self.text(s),
+        }
+    }
+
+    pub(crate) fn extend<'a>(&mut self, cells: impl IntoIterator<Item = Cell<'a>>) {
+        for c in cells {
+            self.push(c);
+        }
+    }
+
+    /// A text cell that `write` writes.
+    pub(crate) fn text_with(&mut self, write: impl FnOnce(&mut String)) {
+        let mut s = std::mem::take(&mut self.scratch);
+        s.clear();
+        write(&mut s);
+        self.text(&s);
+        self.scratch = s;
+    }
+
+    /// The row so far; the packer is empty again.
+    pub(crate) fn finish(&mut self) -> PackedRow {
+        let row = PackedRow(self.b.as_slice().into());
+        self.b.clear();
+        row
+    }
+}
+
+/// Rows a flow table closed, packed as they close, and the packer's
+/// buffers for the next ones.
+#[derive(Debug, Default)]
+pub(crate) struct Closed {
+    pub(crate) rows: Vec<PackedRecord>,
+    pub(crate) packer: Packer,
+}
+
+/// One cell of a packed row, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Cell<'a> {
+    Int(i64),
+    Float(f64),
+    Text(&'a str),
+}
+
+/// The cells of a [`PackedRow`], in order; stops at the first malformed
+/// cell (packed rows come from [`Packer`], so there are none).
+pub(crate) struct Cells<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Cells<'a> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.b.split_first_chunk::<N>()?;
+        self.b = rest;
+        Some(*head)
+    }
+
+    fn text(&mut self, len: usize) -> Option<Cell<'a>> {
+        let (bytes, rest) = self.b.split_at_checked(len)?;
+        self.b = rest;
+        // Packed from a `str`: always UTF-8.
+        std::str::from_utf8(bytes).ok().map(Cell::Text)
+    }
+}
+
+impl<'a> Iterator for Cells<'a> {
+    type Item = Cell<'a>;
+
+    fn next(&mut self) -> Option<Cell<'a>> {
+        let [tag] = self.take::<1>()?;
+        let cell = match tag {
+            TAG_INT0 => Cell::Int(0),
+            TAG_INT8 => Cell::Int(i64::from(i8::from_le_bytes(self.take()?))),
+            TAG_INT16 => Cell::Int(i64::from(i16::from_le_bytes(self.take()?))),
+            TAG_INT32 => Cell::Int(i64::from(i32::from_le_bytes(self.take()?))),
+            TAG_INT64 => Cell::Int(i64::from_le_bytes(self.take()?)),
+            TAG_FLOAT0 => Cell::Float(0.0),
+            TAG_FLOAT16 => Cell::Float(f64::from(u16::from_le_bytes(self.take()?))),
+            TAG_FLOAT64 => Cell::Float(f64::from_bits(u64::from_le_bytes(self.take()?))),
+            TAG_TEXT8 => {
+                let [n] = self.take::<1>()?;
+                return self.text(usize::from(n));
+            }
+            TAG_TEXT32 => {
+                let n = u32::from_le_bytes(self.take()?);
+                return self.text(n as usize);
+            }
+            _ => return None,
+        };
+        Some(cell)
+    }
+}
 
 impl PackedRow {
     /// Pack the cells; their buffers are recycled for new rows.
-    pub(crate) fn pack(mut values: Vec<Value>) -> PackedRow {
-        // Room for every cell at its largest and the usual texts; shrinking
-        // to the length afterwards is done in place by the allocator.
-        let mut b = Vec::with_capacity(9 * values.len() + 160);
-        let mut texts: [String; 8] = Default::default();
-        let mut n = 0;
-        for c in values.drain(..) {
+    pub(crate) fn pack(values: Vec<Value>) -> PackedRow {
+        let mut p = Packer::new(values.len());
+        for c in &values {
             match c {
-                Value::Int(x) => match i32::try_from(x) {
-                    Ok(x) => {
-                        b.push(TAG_INT32);
-                        b.extend_from_slice(&x.to_le_bytes());
-                    }
-                    Err(_) => {
-                        b.push(TAG_INT);
-                        b.extend_from_slice(&x.to_le_bytes());
-                    }
-                },
-                Value::Float(x) => {
-                    b.push(TAG_FLOAT);
-                    b.extend_from_slice(&x.to_bits().to_le_bytes());
-                }
-                Value::Text(s) => {
-                    b.push(TAG_TEXT);
-                    // A cell is far below 4 GiB (addresses, names, times).
-                    b.extend_from_slice(&(s.len() as u32).to_le_bytes());
-                    b.extend_from_slice(s.as_bytes());
-                    if n < texts.len() {
-                        texts[n] = s;
-                        n += 1;
-                    }
-                }
+                Value::Int(x) => p.int(*x),
+                Value::Float(x) => p.float(*x),
+                Value::Text(s) => p.text(s),
             }
         }
-        // The emptied vector keeps the strings for the next row's texts.
-        values.extend(texts.into_iter().take(n).map(Value::Text));
         recycle_values(values);
-        PackedRow(b.into_boxed_slice())
+        p.finish()
     }
 
     /// The packed bytes (written to spill runs).
@@ -181,46 +323,54 @@ impl PackedRow {
         PackedRow(b)
     }
 
+    pub(crate) fn cells(&self) -> Cells<'_> {
+        Cells { b: &self.0 }
+    }
+
     /// The row again, cell for cell, in recycled buffers.
     pub(crate) fn unpack(self, start_us: i64, key: FlowKey) -> FlowRecord {
-        let b = &self.0;
-        let mut spare = SpareRow::take(b.len() / 8);
+        let mut spare = SpareRow::take(self.0.len() / 4);
         let mut values = std::mem::take(&mut spare.values);
-        let mut i = 0;
-        // Constant-size reads: the compiler makes them plain loads.
-        let word4 = |at: usize| b.get(at..at + 4).and_then(|w| <[u8; 4]>::try_from(w).ok());
-        let word8 = |at: usize| b.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok());
-        while let Some(&tag) = b.get(i) {
-            let cell = match tag {
-                TAG_INT32 => word4(i + 1).map(|w| {
-                    i += 5;
-                    Value::Int(i64::from(i32::from_le_bytes(w)))
-                }),
-                TAG_INT => word8(i + 1).map(|w| {
-                    i += 9;
-                    Value::Int(i64::from_le_bytes(w))
-                }),
-                TAG_FLOAT => word8(i + 1).map(|w| {
-                    i += 9;
-                    Value::Float(f64::from_bits(u64::from_le_bytes(w)))
-                }),
-                _ => word4(i + 1).map(|w| {
-                    let len = u32::from_le_bytes(w) as usize;
-                    let bytes = b.get(i + 5..i + 5 + len).unwrap_or_default();
-                    i += 5 + len;
-                    let mut s = spare.text();
-                    // Packed from a `String`: always UTF-8.
-                    s.push_str(std::str::from_utf8(bytes).unwrap_or_default());
-                    Value::Text(s)
-                }),
-            };
-            let Some(cell) = cell else { break };
-            values.push(cell);
-        }
+        values.extend(self.cells().map(|c| match c {
+            Cell::Int(x) => Value::Int(x),
+            Cell::Float(x) => Value::Float(x),
+            Cell::Text(t) => {
+                let mut s = spare.text();
+                s.push_str(t);
+                Value::Text(s)
+            }
+        }));
         FlowRecord {
             start_us,
             key,
             values,
+        }
+    }
+}
+
+/// A finished flow as it leaves an extractor on the fast path: its sort key
+/// and its cells packed. The CSV writer formats it as is
+/// ([`super::csv::CsvWriter::write_packed`]); anything else unpacks it.
+#[derive(Debug)]
+pub struct PackedRecord {
+    /// Timestamp of the flow's first packet, µs since the epoch.
+    pub start_us: i64,
+    pub key: FlowKey,
+    pub(crate) row: PackedRow,
+}
+
+impl PackedRecord {
+    /// The row as typed cells.
+    pub fn unpack(self) -> FlowRecord {
+        self.row.unpack(self.start_us, self.key)
+    }
+
+    /// Pack a row.
+    pub fn pack(r: FlowRecord) -> PackedRecord {
+        PackedRecord {
+            start_us: r.start_us,
+            key: r.key,
+            row: PackedRow::pack(r.values),
         }
     }
 }
@@ -252,7 +402,7 @@ impl FlowRecord {
 
 #[cfg(test)]
 mod tests {
-    use super::{FlowKey, PackedRow, Value};
+    use super::{FlowKey, FlowRecord, PackedRow, Value};
 
     #[test]
     fn packed_rows_unpack_cell_for_cell() {
@@ -263,17 +413,48 @@ mod tests {
             2,
             17,
         );
-        let cells = vec![
+        // Every cell size and each side of its bounds.
+        let mut cells = vec![
             Value::Text("10.0.0.1-::1-1-2-17".into()),
-            Value::Int(-1),
-            Value::Int(i64::from(i32::MAX) + 1),
-            Value::Int(i64::MIN),
-            Value::Float(-0.0),
-            Value::Float(f64::NAN),
-            Value::Float(2.0824295e7),
             Value::Text(String::new()),
             Value::Text("déjà,\"vu\"".into()),
+            Value::Text("x".repeat(255)),
+            Value::Text("y".repeat(256)),
+            Value::Text("z".repeat(70_000)),
         ];
+        for x in [0, 1, -1, 127, 128, -128, -129, 32767, 32768, -32768, -32769] {
+            cells.push(Value::Int(x));
+        }
+        let (i32_max, i32_min) = (i64::from(i32::MAX), i64::from(i32::MIN));
+        for x in [
+            i32_max,
+            i32_max + 1,
+            i32_min,
+            i32_min - 1,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            cells.push(Value::Int(x));
+        }
+        for x in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            65535.0,
+            65536.0,
+            65535.5,
+            1e-300,
+            f64::MIN_POSITIVE / 2.0,
+            f64::NAN,
+            -f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            2.0824295e7,
+        ] {
+            cells.push(Value::Float(x));
+        }
         for _ in 0..3 {
             let r = PackedRow::pack(cells.clone()).unpack(42, key);
             assert_eq!((r.start_us, r.key), (42, key));
@@ -281,6 +462,44 @@ mod tests {
             super::recycle([r]);
         }
         assert!(PackedRow::pack(Vec::new()).unpack(0, key).values.is_empty());
+        // Small cells take few bytes: 11 ints of at most 16 bits, 2 zeros.
+        let small: Vec<Value> = (0..11)
+            .map(Value::Int)
+            .chain([Value::Float(0.0), Value::Float(0.0)])
+            .collect();
+        assert_eq!(PackedRow::pack(small).as_bytes().len(), 1 + 10 * 2 + 2);
+    }
+
+    #[test]
+    fn packed_rows_print_as_their_cells_do() {
+        let key = FlowKey::canonical(
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+            1,
+            2,
+            6,
+        );
+        let values = vec![
+            Value::Text("a,\"b\"".into()),
+            Value::Int(-70_000),
+            Value::Float(-0.0),
+            Value::Float(12.0),
+            Value::Float(1e7),
+            Value::Float(0.1),
+            Value::Float(f64::NAN),
+            Value::Text("c".into()),
+        ];
+        let r = FlowRecord {
+            start_us: 5,
+            key,
+            values: values.clone(),
+        };
+        let mut want = String::new();
+        crate::flow::csv::format_row(&r, &mut want);
+        assert_eq!(want, "\"a,\"\"b\"\"\",-70000,-0.0,12.0,1.0E7,0.1,NaN,c");
+        let mut got = String::new();
+        crate::flow::csv::format_packed(&PackedRow::pack(values), &mut got);
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use super::pe::PePacket;
 use super::spill::SpillBuffer;
 use super::v3::V3Packet;
 use super::{
-    FlowError, FlowExtractor, FlowKey, FlowParams, FlowRecord, FlowStats, PackedRow, Profile,
+    FlowError, FlowExtractor, FlowKey, FlowParams, FlowRecord, FlowStats, PackedRecord, Profile,
 };
 use crate::capture::PacketRepr;
 use std::hash::BuildHasher;
@@ -68,8 +68,8 @@ struct Batch {
 /// A message from a shard to the merger.
 struct Ready {
     shard: usize,
-    /// (start, key, cells), packed: the merger may hold them a while.
-    rows: Vec<(i64, FlowKey, PackedRow)>,
+    /// Packed: the merger may hold them a while.
+    rows: Vec<PackedRecord>,
     /// No later row of this shard starts before this.
     horizon: i64,
 }
@@ -81,7 +81,17 @@ pub fn extract_sharded<E>(
     params: FlowParams,
     shards: usize,
     feed: impl FnOnce(&mut dyn FnMut(&PacketRepr)) -> E,
-    emit: impl FnMut(FlowRecord) + Send,
+    mut emit: impl FnMut(FlowRecord) + Send,
+) -> Result<(E, FlowStats), FlowError> {
+    extract_sharded_packed(params, shards, feed, move |r| emit(r.unpack()))
+}
+
+/// [`extract_sharded`], the rows packed (see [`PackedRecord`]).
+pub fn extract_sharded_packed<E>(
+    params: FlowParams,
+    shards: usize,
+    feed: impl FnOnce(&mut dyn FnMut(&PacketRepr)) -> E,
+    emit: impl FnMut(PackedRecord) + Send,
 ) -> Result<(E, FlowStats), FlowError> {
     let shards = shards.max(1);
     // The shards and the merger share the memory budget.
@@ -113,8 +123,9 @@ pub fn extract_sharded<E>(
                     // In batches: when a long-lived flow ends, the rows it
                     // held back are all final at once. They come out in
                     // order, so the last one's start is a horizon.
-                    x.take_ready_packed(|start, key, packed| {
-                        rows.push((start, key, packed));
+                    x.take_ready_packed(|r| {
+                        let start = r.start_us;
+                        rows.push(r);
                         if rows.len() >= ROW_BATCH {
                             let _ = to_merger.send(Ready {
                                 shard,
@@ -134,9 +145,9 @@ pub fn extract_sharded<E>(
                 }
                 // The last rows, in order, in batches: they may be most of
                 // the shard's rows (spilled), too many to collect.
-                let stats = x.finish_each(|r| {
+                let stats = x.finish_packed(|r| {
                     let start = r.start_us;
-                    rows.push((start, r.key, PackedRow::pack(r.values)));
+                    rows.push(r);
                     if rows.len() >= ROW_BATCH {
                         let _ = to_merger.send(Ready {
                             shard,
@@ -208,27 +219,27 @@ fn merge(
     shards: usize,
     budget: usize,
     rx: mpsc::Receiver<Ready>,
-    mut emit: impl FnMut(FlowRecord),
+    mut emit: impl FnMut(PackedRecord),
 ) -> Result<(), FlowError> {
     let mut horizons = vec![i64::MIN; shards];
     let mut held: SpillBuffer<(i64, FlowKey, usize, u64)> = SpillBuffer::new(budget);
     let mut seq = 0u64;
     for m in rx {
-        for (start, key, packed) in m.rows {
-            held.insert((start, key, m.shard, seq), packed);
+        for r in m.rows {
+            held.insert((r.start_us, r.key, m.shard, seq), r.row);
             seq += 1;
         }
         horizons[m.shard] = m.horizon;
         let h = horizons.iter().copied().min().unwrap_or(i64::MAX);
         while held.first_key().is_some_and(|k| k.0 < h) {
-            let Some(((start, key, _, _), packed)) = held.pop_first() else {
+            let Some(((start_us, key, _, _), row)) = held.pop_first() else {
                 break;
             };
-            emit(packed.unpack(start, key));
+            emit(PackedRecord { start_us, key, row });
         }
     }
-    while let Some(((start, key, _, _), packed)) = held.pop_first() {
-        emit(packed.unpack(start, key));
+    while let Some(((start_us, key, _, _), row)) = held.pop_first() {
+        emit(PackedRecord { start_us, key, row });
     }
     held.take_error().map_or(Ok(()), Err)
 }

@@ -34,7 +34,7 @@
 
 use super::format::{TzOffset, flow_id, ip_string, v3_timestamp};
 use super::key::{FlowKey, KeyMap, key_map};
-use super::record::{FlowRecord, Value};
+use super::record::{Cell, Closed, PackedRecord, Packer};
 use super::stats::Summary;
 use super::{CloseReason, FlowStats};
 use crate::capture::{PacketRepr, TcpFlags, ip_proto, linktype};
@@ -261,21 +261,20 @@ impl V3Flow {
 
     /// `dumpFlowBasedFeaturesEx`, in P18 order; P17 repeats the forward header
     /// length after `Avg Bwd Segment Size`.
-    fn record(&self, p17: bool, tz: TzOffset) -> FlowRecord {
-        use Value::{Float, Int, Text};
-        let mut v = Vec::with_capacity(85);
+    fn record(&self, p17: bool, tz: TzOffset, v: &mut Packer) -> PackedRecord {
+        use Cell::{Float, Int};
         let count = |s: &Summary| s.n() as i64;
         let (n_fwd, n_bwd) = (self.fwd_len.n(), self.bwd_len.n());
         let duration = self.last_seen - self.start;
         let secs = duration as f64 / 1e6;
         let k = &self.key;
-        v.push(Text(flow_id(k.a, k.b, k.a_port, k.b_port, k.protocol)));
-        v.push(Text(ip_string(self.o.src)));
+        v.text(&flow_id(k.a, k.b, k.a_port, k.b_port, k.protocol));
+        v.text(&ip_string(self.o.src));
         v.push(Int(i64::from(self.o.sport)));
-        v.push(Text(ip_string(self.o.dst)));
+        v.text(&ip_string(self.o.dst));
         v.push(Int(i64::from(self.o.dport)));
         v.push(Int(i64::from(self.proto)));
-        v.push(Text(v3_timestamp(self.start, tz)));
+        v.text(&v3_timestamp(self.start, tz));
         v.push(Int(duration));
         v.push(Int(count(&self.fwd_len)));
         v.push(Int(count(&self.bwd_len)));
@@ -362,11 +361,11 @@ impl V3Flow {
                 v.extend([0; 4].map(Int));
             }
         }
-        v.push(Text("No Label".to_string()));
-        FlowRecord {
+        v.text("No Label");
+        PackedRecord {
             start_us: self.start,
             key: self.key,
-            values: v,
+            row: v.finish(),
         }
     }
 }
@@ -423,7 +422,7 @@ impl V3Table {
     }
 
     /// Advance capture time to `ts_us` and write what that expires.
-    pub fn tick(&mut self, ts_us: i64, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+    pub(crate) fn tick(&mut self, ts_us: i64, out: &mut Closed, stats: &mut FlowStats) {
         self.observe(ts_us);
         self.expire(out, stats);
     }
@@ -435,24 +434,19 @@ impl V3Table {
         Box::new(V3Flow::new(id, key, p, inherit))
     }
 
-    fn close(
-        &self,
-        flow: &V3Flow,
-        why: CloseReason,
-        out: &mut Vec<FlowRecord>,
-        stats: &mut FlowStats,
-    ) {
+    fn close(&self, flow: &V3Flow, why: CloseReason, out: &mut Closed, stats: &mut FlowStats) {
         let n = flow.packets();
         if n > 1 {
             stats.count_written(why, n);
-            out.push(flow.record(self.p17, self.tz));
+            out.rows
+                .push(flow.record(self.p17, self.tz, &mut out.packer));
         } else {
             stats.single_packet_flows_not_written += n;
         }
     }
 
     /// Feed one decoded packet; flows it closes are appended to `out`.
-    pub fn push(&mut self, repr: &PacketRepr, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+    pub(crate) fn push(&mut self, repr: &PacketRepr, out: &mut Closed, stats: &mut FlowStats) {
         stats.packets += 1;
         // Capture time advances with every packet, used or not.
         self.max_ts = self.max_ts.max(repr.ts_ns.div_euclid(1000));
@@ -509,7 +503,7 @@ impl V3Table {
     }
 
     /// Write flows too old to change any more (see the module doc).
-    fn expire(&mut self, out: &mut Vec<FlowRecord>, stats: &mut FlowStats) {
+    fn expire(&mut self, out: &mut Closed, stats: &mut FlowStats) {
         let watermark = self.max_ts.saturating_sub(self.slack);
         while let Some(Reverse((start, id, key))) = self.by_start.peek().copied() {
             if start.saturating_add(FLOW_TIMEOUT_US) >= watermark {
@@ -550,7 +544,7 @@ impl V3Table {
     /// End of input: hand the rows of the open flows the profile writes to
     /// `emit`, in (start, key,
     /// creation) order; each flow is dropped as soon as its row is made.
-    pub fn finish(&mut self, emit: &mut dyn FnMut(FlowRecord), stats: &mut FlowStats) {
+    pub(crate) fn finish(&mut self, emit: &mut dyn FnMut(PackedRecord), stats: &mut FlowStats) {
         let mut open: Vec<Box<V3Flow>> = self
             .flows
             .drain()
@@ -560,10 +554,10 @@ impl V3Table {
             })
             .collect();
         open.sort_by_key(|f| (f.start, f.key, f.id));
-        let mut one = Vec::with_capacity(1);
+        let mut one = Closed::default();
         for f in open {
             self.close(&f, CloseReason::Eof, &mut one, stats);
-            one.drain(..).for_each(&mut *emit);
+            one.rows.drain(..).for_each(&mut *emit);
         }
         self.by_start.clear();
     }
@@ -577,7 +571,7 @@ mod tests {
 
     use super::*;
     use crate::capture::{PacketRepr, TcpFlags};
-    use crate::flow::{Profile, Value, extract_all};
+    use crate::flow::{FlowRecord, Profile, Value, extract_all};
     use std::net::IpAddr;
 
     const A: &str = "10.0.0.1";
