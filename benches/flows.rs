@@ -2,8 +2,9 @@
 //! flows (70 % TCP, 30 % UDP, IPv4 over Ethernet, 200 s of traffic):
 //!
 //! - `flow_table/<profile>`: the flow table alone, fed pre-decoded
-//!   `PacketRepr`s from memory, rows built but not formatted;
-//! - `csv_format/<profile>`: the rows of that run formatted as CSV into memory;
+//!   `PacketRepr`s from memory, rows packed but not formatted;
+//! - `csv_format/<profile>`: the packed rows of that run formatted as CSV
+//!   (to `io::sink`);
 //! - `end_to_end/<profile>/threads=<n>`: `maximus-sim flows` as the binary
 //!   runs it (read + decode + flow table + CSV to a file in `$TMPDIR`).
 //!
@@ -30,8 +31,8 @@ use etherparse::PacketBuilder;
 use maximus_sim::capture::writer::PcapWriter;
 use maximus_sim::capture::{CaptureReader, PacketRepr, read_packets};
 use maximus_sim::cli::{Cli, Command};
-use maximus_sim::flow::csv::format_row;
-use maximus_sim::flow::{FlowExtractor, FlowRecord, Profile, TzOffset};
+use maximus_sim::flow::csv::CsvWriter;
+use maximus_sim::flow::{FlowExtractor, PackedRecord, Profile, TzOffset};
 use std::hint::black_box;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -313,17 +314,17 @@ fn decoded(path: &Path) -> Vec<PacketRepr> {
     v
 }
 
-/// The flow table over `pkts`, taking rows as the binary does.
-fn extract(profile: Profile, pkts: &[PacketRepr]) -> Vec<FlowRecord> {
+/// The flow table over `pkts`, taking rows as the binary does (packed).
+fn extract(profile: Profile, pkts: &[PacketRepr]) -> Vec<PackedRecord> {
     let mut x = FlowExtractor::new(profile, TzOffset::UTC).unwrap();
     let mut rows = Vec::new();
     for (i, p) in pkts.iter().enumerate() {
         x.push(p);
         if i % 256 == 255 {
-            x.take_ready(&mut rows);
+            x.take_ready_packed(|r| rows.push(r));
         }
     }
-    let stats = x.finish(&mut rows);
+    let stats = x.finish_packed(|r| rows.push(r)).unwrap();
     assert!(stats.is_balanced());
     rows
 }
@@ -348,15 +349,12 @@ fn flows(c: &mut Criterion) {
         let rows = extract(profile, &pkts);
         g.throughput(Throughput::Elements(rows.len() as u64));
         g.bench_function(profile.name(), |b| {
-            let mut line = String::with_capacity(1 << 12);
             b.iter(|| {
-                let mut bytes = 0;
+                let mut w = CsvWriter::new(std::io::sink(), profile).unwrap();
                 for r in &rows {
-                    line.clear();
-                    format_row(r, &mut line);
-                    bytes += line.len();
+                    w.write_packed(r).unwrap();
                 }
-                black_box(bytes)
+                black_box(w.rows())
             })
         });
     }

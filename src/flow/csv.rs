@@ -8,7 +8,7 @@
 
 use super::format::java_double;
 use super::profile::Profile;
-use super::record::{Cell, FlowRecord, PackedRecord, PackedRow, Value};
+use super::record::{Cell, FlowRecord, PackedRecord, Value};
 use std::io::{self, Write};
 
 /// Bytes of formatted rows gathered before they go to the writer in one call.
@@ -20,7 +20,7 @@ const CHUNK: usize = 256 << 10;
 #[derive(Debug)]
 pub struct CsvWriter<W: Write> {
     out: W,
-    chunk: String,
+    chunk: Vec<u8>,
     rows: u64,
 }
 
@@ -35,17 +35,19 @@ impl<W: Write> CsvWriter<W> {
         out.write_all(b"\n")?;
         Ok(CsvWriter {
             out,
-            chunk: String::with_capacity(CHUNK + 4096),
+            chunk: Vec::with_capacity(CHUNK + 4096),
             rows: 0,
         })
     }
 
     pub fn write(&mut self, r: &FlowRecord) -> io::Result<()> {
-        format_row(r, &mut self.chunk);
-        self.chunk.push('\n');
+        let mut line = String::new();
+        format_row(r, &mut line);
+        self.chunk.extend_from_slice(line.as_bytes());
+        self.chunk.push(b'\n');
         self.rows += 1;
         if self.chunk.len() >= CHUNK {
-            self.out.write_all(self.chunk.as_bytes())?;
+            self.out.write_all(&self.chunk)?;
             self.chunk.clear();
         }
         Ok(())
@@ -53,11 +55,11 @@ impl<W: Write> CsvWriter<W> {
 
     /// [`CsvWriter::write`] of the unpacked row, without unpacking it.
     pub fn write_packed(&mut self, r: &PackedRecord) -> io::Result<()> {
-        format_packed(&r.row, &mut self.chunk);
-        self.chunk.push('\n');
+        r.row.write_csv(&mut self.chunk);
+        self.chunk.push(b'\n');
         self.rows += 1;
         if self.chunk.len() >= CHUNK {
-            self.out.write_all(self.chunk.as_bytes())?;
+            self.out.write_all(&self.chunk)?;
             self.chunk.clear();
         }
         Ok(())
@@ -68,7 +70,7 @@ impl<W: Write> CsvWriter<W> {
     }
 
     pub fn finish(mut self) -> io::Result<W> {
-        self.out.write_all(self.chunk.as_bytes())?;
+        self.out.write_all(&self.chunk)?;
         self.chunk.clear();
         self.out.flush()?;
         Ok(self.out)
@@ -89,17 +91,6 @@ pub fn format_row(r: &FlowRecord, line: &mut String) {
             },
             line,
         );
-    }
-}
-
-/// A packed row as CSV text, without line end: the same text as
-/// [`format_row`] of the unpacked row.
-pub(crate) fn format_packed(r: &PackedRow, line: &mut String) {
-    for (i, c) in r.cells().enumerate() {
-        if i > 0 {
-            line.push(',');
-        }
-        push_cell(c, line);
     }
 }
 

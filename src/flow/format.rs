@@ -18,26 +18,61 @@ use std::str::FromStr;
 /// laid out again the Java way; integral values below 1e7 take an `itoa`
 /// fast path.
 pub fn java_double(x: f64, out: &mut String) {
+    java_double_to(x, out);
+}
+
+/// [`java_double`] appended to bytes.
+pub fn java_double_bytes(x: f64, out: &mut Vec<u8>) {
+    java_double_to(x, out);
+}
+
+/// Text output for [`java_double`]: a `String` or bytes.
+trait Out {
+    fn put(&mut self, s: &str);
+    fn put_zeros(&mut self, n: usize);
+}
+
+impl Out for String {
+    fn put(&mut self, s: &str) {
+        self.push_str(s);
+    }
+
+    fn put_zeros(&mut self, n: usize) {
+        self.extend(std::iter::repeat_n('0', n));
+    }
+}
+
+impl Out for Vec<u8> {
+    fn put(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+
+    fn put_zeros(&mut self, n: usize) {
+        self.resize(self.len() + n, b'0');
+    }
+}
+
+fn java_double_to(x: f64, out: &mut impl Out) {
     if x.is_nan() {
-        out.push_str("NaN");
+        out.put("NaN");
         return;
     }
     if x.is_infinite() {
-        out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
+        out.put(if x > 0.0 { "Infinity" } else { "-Infinity" });
         return;
     }
     if x.is_sign_negative() {
-        out.push('-');
+        out.put("-");
     }
     let a = x.abs();
     if a == 0.0 {
-        out.push_str("0.0");
+        out.put("0.0");
         return;
     }
     // Fast path: integral values in plain notation (`714.0`, `40960.0`).
     if (1.0..1e7).contains(&a) && (a as u64) as f64 == a {
-        out.push_str(itoa::Buffer::new().format(a as u64));
-        out.push_str(".0");
+        out.put(itoa::Buffer::new().format(a as u64));
+        out.put(".0");
         return;
     }
     let mut ryu_buf = ryu::Buffer::new();
@@ -46,7 +81,7 @@ pub fn java_double(x: f64, out: &mut String) {
     let tie = may_tie(a, s);
     if plain && !tie {
         // In this range ryu writes Java's plain layout: `12.34`, `0.001234`.
-        out.push_str(s);
+        out.put(s);
         return;
     }
     let (digits, exp) = if tie {
@@ -64,25 +99,25 @@ pub fn java_double(x: f64, out: &mut String) {
             // `exp + 1` (<= 7) digits go before the point.
             let int_len = exp as usize + 1;
             if digits.len() <= int_len {
-                out.push_str(digits);
-                out.extend(std::iter::repeat_n('0', int_len - digits.len()));
-                out.push_str(".0");
+                out.put(digits);
+                out.put_zeros(int_len - digits.len());
+                out.put(".0");
             } else {
-                out.push_str(&digits[..int_len]);
-                out.push('.');
-                out.push_str(&digits[int_len..]);
+                out.put(&digits[..int_len]);
+                out.put(".");
+                out.put(&digits[int_len..]);
             }
         } else {
-            out.push_str("0.");
-            out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
-            out.push_str(digits);
+            out.put("0.");
+            out.put_zeros((-exp - 1) as usize);
+            out.put(digits);
         }
     } else {
-        out.push_str(&digits[..1]);
-        out.push('.');
-        out.push_str(if digits.len() > 1 { &digits[1..] } else { "0" });
-        out.push('E');
-        out.push_str(itoa::Buffer::new().format(exp));
+        out.put(&digits[..1]);
+        out.put(".");
+        out.put(if digits.len() > 1 { &digits[1..] } else { "0" });
+        out.put("E");
+        out.put(itoa::Buffer::new().format(exp));
     }
 }
 

@@ -360,6 +360,27 @@ impl FlowExtractor {
         self.pending.first_key().map_or(engine, |k| k.0.min(engine))
     }
 
+    /// [`FlowExtractor::push_at`] of a [`Prepared`] packet.
+    pub(crate) fn push_prepared_at(&mut self, p: &Prepared, clock_before_ns: i64) {
+        if clock_before_ns != i64::MIN {
+            self.tick(clock_before_ns);
+        }
+        match (&p.0, &mut self.engine) {
+            (PreparedKind::Px { p, key }, Engine::Px(t)) => {
+                t.push_prepared(p, *key, &mut self.closed, &mut self.stats);
+                self.stash();
+            }
+            (PreparedKind::Raw(repr), _) => self.push(repr),
+            (PreparedKind::Px { .. }, _) => {
+                // Prepared for another profile: a caller's mistake (the
+                // sharded path prepares with its shards' profile). Counted
+                // as offered only, so the counters do not balance.
+                debug_assert!(false, "a packet prepared for another profile");
+                self.stats.packets += 1;
+            }
+        }
+    }
+
     /// Feed one decoded packet.
     pub fn push(&mut self, p: &PacketRepr) {
         match &mut self.engine {
@@ -476,6 +497,54 @@ impl FlowExtractor {
         }
         self.stats.rows_out_of_order += late_rows;
         (self.stats, pending.take_error())
+    }
+}
+
+/// A packet made ready, off the flow table's thread, for the tables of one
+/// profile ([`Prepared::new`]): for `corrected`, decoded into the table's
+/// packet type with its flow key; the compat profiles' tables decode it
+/// themselves. A sharded run prepares packets on the reading thread, with
+/// its shards' profile.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared(PreparedKind);
+
+#[derive(Debug, Clone)]
+enum PreparedKind {
+    Raw(PacketRepr),
+    Px { p: pe::PePacket, key: FlowKey },
+}
+
+impl Prepared {
+    pub(crate) fn new(profile: Profile, repr: &PacketRepr) -> Prepared {
+        Prepared(match profile {
+            Profile::Corrected => {
+                let p = pe::PePacket::corrected_from_repr(repr);
+                let key = FlowKey::canonical(p.src, p.dst, p.sport, p.dport, p.proto);
+                PreparedKind::Px { p, key }
+            }
+            _ => PreparedKind::Raw(repr.clone()),
+        })
+    }
+
+    /// The packet's flow key as `profile` sees it, direction-free (the
+    /// same for every packet of a flow); `None` for a packet the profile
+    /// skips.
+    pub(crate) fn shard_key(&self, profile: Profile) -> Option<FlowKey> {
+        match &self.0 {
+            PreparedKind::Px { key, .. } => Some(*key),
+            PreparedKind::Raw(p) => match profile {
+                Profile::Cic2017 | Profile::Cic2018 => v3::V3Packet::from_repr(p, false)
+                    .ok()
+                    .map(|v| FlowKey::canonical(v.src, v.dst, v.sport, v.dport, v.proto)),
+                Profile::Engelen => pe::PePacket::from_repr(p)
+                    .ok()
+                    .map(|v| FlowKey::canonical(v.src, v.dst, v.sport, v.dport, v.proto)),
+                Profile::Corrected => {
+                    let v = pe::PePacket::corrected_from_repr(p);
+                    Some(FlowKey::canonical(v.src, v.dst, v.sport, v.dport, v.proto))
+                }
+            },
+        }
     }
 }
 

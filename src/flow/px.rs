@@ -150,11 +150,24 @@ impl PxTable {
 
     /// Feed one decoded packet; flows it closes are appended to `out`.
     pub(crate) fn push(&mut self, repr: &PacketRepr, out: &mut Closed, stats: &mut FlowStats) {
-        stats.packets += 1;
         let p = PePacket::corrected_from_repr(repr);
+        let key = FlowKey::canonical(p.src, p.dst, p.sport, p.dport, p.proto);
+        self.push_prepared(&p, key, out, stats);
+    }
+
+    /// [`PxTable::push`] of a packet [`PePacket::corrected_from_repr`]
+    /// made, `key` its canonical flow key.
+    pub(super) fn push_prepared(
+        &mut self,
+        p: &PePacket,
+        key: FlowKey,
+        out: &mut Closed,
+        stats: &mut FlowStats,
+    ) {
+        let p = *p;
+        stats.packets += 1;
         self.clock = self.clock.max(p.ts);
         self.expire(out, stats);
-        let key = FlowKey::canonical(p.src, p.dst, p.sport, p.dport, p.proto);
         // Fast path: the packet joins its open flow, which stays open.
         if let Some(Slot::Open(flow)) = self.flows.get_mut(&key)
             && !flow.is_icmp_change(&p)

@@ -12,6 +12,7 @@
 //! taking fresh pages, which the kernel zeroed (a quarter of a `flows` run).
 //! The pool only holds memory, never content: output does not depend on it.
 
+use super::format::java_double_bytes;
 use super::key::FlowKey;
 use std::sync::Mutex;
 
@@ -233,6 +234,17 @@ impl Packer {
     }
 }
 
+/// A text cell as CSV: quoted only if it holds a comma, quote or line break.
+pub(crate) fn push_csv_text(t: &str, out: &mut Vec<u8>) {
+    if t.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        out.push(b'"');
+        out.extend_from_slice(t.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(t.as_bytes());
+    }
+}
+
 /// Rows a flow table closed, packed as they close, and the packer's
 /// buffers for the next ones.
 #[derive(Debug, Default)]
@@ -256,7 +268,7 @@ pub(crate) struct Cells<'a> {
 }
 
 impl<'a> Cells<'a> {
-    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+    fn word<const N: usize>(&mut self) -> Option<[u8; N]> {
         let (head, rest) = self.b.split_first_chunk::<N>()?;
         self.b = rest;
         Some(*head)
@@ -274,22 +286,22 @@ impl<'a> Iterator for Cells<'a> {
     type Item = Cell<'a>;
 
     fn next(&mut self) -> Option<Cell<'a>> {
-        let [tag] = self.take::<1>()?;
+        let [tag] = self.word::<1>()?;
         let cell = match tag {
             TAG_INT0 => Cell::Int(0),
-            TAG_INT8 => Cell::Int(i64::from(i8::from_le_bytes(self.take()?))),
-            TAG_INT16 => Cell::Int(i64::from(i16::from_le_bytes(self.take()?))),
-            TAG_INT32 => Cell::Int(i64::from(i32::from_le_bytes(self.take()?))),
-            TAG_INT64 => Cell::Int(i64::from_le_bytes(self.take()?)),
+            TAG_INT8 => Cell::Int(i64::from(i8::from_le_bytes(self.word()?))),
+            TAG_INT16 => Cell::Int(i64::from(i16::from_le_bytes(self.word()?))),
+            TAG_INT32 => Cell::Int(i64::from(i32::from_le_bytes(self.word()?))),
+            TAG_INT64 => Cell::Int(i64::from_le_bytes(self.word()?)),
             TAG_FLOAT0 => Cell::Float(0.0),
-            TAG_FLOAT16 => Cell::Float(f64::from(u16::from_le_bytes(self.take()?))),
-            TAG_FLOAT64 => Cell::Float(f64::from_bits(u64::from_le_bytes(self.take()?))),
+            TAG_FLOAT16 => Cell::Float(f64::from(u16::from_le_bytes(self.word()?))),
+            TAG_FLOAT64 => Cell::Float(f64::from_bits(u64::from_le_bytes(self.word()?))),
             TAG_TEXT8 => {
-                let [n] = self.take::<1>()?;
+                let [n] = self.word::<1>()?;
                 return self.text(usize::from(n));
             }
             TAG_TEXT32 => {
-                let n = u32::from_le_bytes(self.take()?);
+                let n = u32::from_le_bytes(self.word()?);
                 return self.text(n as usize);
             }
             _ => return None,
@@ -325,6 +337,44 @@ impl PackedRow {
 
     pub(crate) fn cells(&self) -> Cells<'_> {
         Cells { b: &self.0 }
+    }
+
+    /// The row as a CSV line without line end, appended to `out`: the text
+    /// [`super::csv::format_row`] gives for the unpacked row. Reads the tags
+    /// directly (the writer's hot loop): small cells print without a
+    /// number formatter.
+    pub(crate) fn write_csv(&self, out: &mut Vec<u8>) {
+        let mut c = Cells { b: &self.0 };
+        let mut first = true;
+        let mut ints = itoa::Buffer::new();
+        while let Some(&tag) = c.b.first() {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            match tag {
+                TAG_INT0 => {
+                    c.b = &c.b[1..];
+                    out.push(b'0');
+                }
+                TAG_FLOAT0 => {
+                    c.b = &c.b[1..];
+                    out.extend_from_slice(b"0.0");
+                }
+                TAG_FLOAT16 => {
+                    c.b = &c.b[1..];
+                    let Some(x) = c.word::<2>() else { return };
+                    out.extend_from_slice(ints.format(u16::from_le_bytes(x)).as_bytes());
+                    out.extend_from_slice(b".0");
+                }
+                _ => match c.next() {
+                    Some(Cell::Int(x)) => out.extend_from_slice(ints.format(x).as_bytes()),
+                    Some(Cell::Float(x)) => java_double_bytes(x, out),
+                    Some(Cell::Text(t)) => push_csv_text(t, out),
+                    None => return,
+                },
+            }
+        }
     }
 
     /// The row again, cell for cell, in recycled buffers.
@@ -455,6 +505,16 @@ mod tests {
         ] {
             cells.push(Value::Float(x));
         }
+        let mut want = String::new();
+        let whole = FlowRecord {
+            start_us: 42,
+            key,
+            values: cells.clone(),
+        };
+        crate::flow::csv::format_row(&whole, &mut want);
+        let mut got = Vec::new();
+        PackedRow::pack(cells.clone()).write_csv(&mut got);
+        assert_eq!(String::from_utf8(got).unwrap(), want);
         for _ in 0..3 {
             let r = PackedRow::pack(cells.clone()).unpack(42, key);
             assert_eq!((r.start_us, r.key), (42, key));
@@ -488,6 +548,10 @@ mod tests {
             Value::Float(0.1),
             Value::Float(f64::NAN),
             Value::Text("c".into()),
+            Value::Int(0),
+            Value::Float(0.0),
+            Value::Float(65535.0),
+            Value::Float(65536.0),
         ];
         let r = FlowRecord {
             start_us: 5,
@@ -496,10 +560,13 @@ mod tests {
         };
         let mut want = String::new();
         crate::flow::csv::format_row(&r, &mut want);
-        assert_eq!(want, "\"a,\"\"b\"\"\",-70000,-0.0,12.0,1.0E7,0.1,NaN,c");
-        let mut got = String::new();
-        crate::flow::csv::format_packed(&PackedRow::pack(values), &mut got);
-        assert_eq!(got, want);
+        assert_eq!(
+            want,
+            "\"a,\"\"b\"\"\",-70000,-0.0,12.0,1.0E7,0.1,NaN,c,0,0.0,65535.0,65536.0"
+        );
+        let mut got = Vec::new();
+        PackedRow::pack(values).write_csv(&mut got);
+        assert_eq!(String::from_utf8(got).unwrap(), want);
     }
 
     #[test]

@@ -22,11 +22,10 @@
 //! them as they come.
 
 use super::key::FixedState;
-use super::pe::PePacket;
 use super::spill::SpillBuffer;
-use super::v3::V3Packet;
 use super::{
-    FlowError, FlowExtractor, FlowKey, FlowParams, FlowRecord, FlowStats, PackedRecord, Profile,
+    FlowError, FlowExtractor, FlowKey, FlowParams, FlowRecord, FlowStats, PackedRecord, Prepared,
+    Profile,
 };
 use crate::capture::PacketRepr;
 use std::hash::BuildHasher;
@@ -41,26 +40,20 @@ const ROW_BATCH: usize = 1024;
 /// The shard of a packet: a hash of its flow key as `profile` sees it
 /// (direction-free; the same for every packet of a flow).
 pub fn shard_of(profile: Profile, p: &PacketRepr, shards: usize) -> usize {
-    let key = match profile {
-        Profile::Cic2017 | Profile::Cic2018 => V3Packet::from_repr(p, false)
-            .ok()
-            .map(|v| FlowKey::canonical(v.src, v.dst, v.sport, v.dport, v.proto)),
-        Profile::Engelen => PePacket::from_repr(p)
-            .ok()
-            .map(|v| FlowKey::canonical(v.src, v.dst, v.sport, v.dport, v.proto)),
-        Profile::Corrected => {
-            let v = PePacket::corrected_from_repr(p);
-            Some(FlowKey::canonical(v.src, v.dst, v.sport, v.dport, v.proto))
-        }
+    shard_of_prepared(profile, &Prepared::new(profile, p), shards)
+}
+
+fn shard_of_prepared(profile: Profile, p: &Prepared, shards: usize) -> usize {
+    let Some(key) = p.shard_key(profile) else {
+        return 0;
     };
-    let Some(key) = key else { return 0 };
     // A fixed-seed hash: the same shard on every run and machine.
     (FixedState::default().hash_one(key) % shards.max(1) as u64) as usize
 }
 
 /// Packets for a shard, each with the input's capture time just before it.
 struct Batch {
-    packets: Vec<(PacketRepr, i64)>,
+    packets: Vec<(Prepared, i64)>,
     /// Capture time at the end of the input (last batch only).
     end_clock: Option<i64>,
 }
@@ -115,7 +108,7 @@ pub fn extract_sharded_packed<E>(
                 let mut rows = Vec::new();
                 for batch in rx {
                     for (p, clock) in &batch.packets {
-                        x.push_at(p, *clock);
+                        x.push_prepared_at(p, *clock);
                     }
                     if let Some(clock) = batch.end_clock {
                         x.tick(clock);
@@ -165,14 +158,16 @@ pub fn extract_sharded_packed<E>(
             }));
         }
         drop(to_merger);
-        let mut batches: Vec<Vec<(PacketRepr, i64)>> =
+        let mut batches: Vec<Vec<(Prepared, i64)>> =
             (0..shards).map(|_| Vec::with_capacity(BATCH)).collect();
         let mut clock = i64::MIN;
         let profile = params.profile;
         let out = feed(&mut |p: &PacketRepr| {
-            let i = shard_of(profile, p, shards);
-            batches[i].push((p.clone(), clock));
-            clock = clock.max(p.ts_ns);
+            let ts = p.ts_ns;
+            let p = Prepared::new(profile, p);
+            let i = shard_of_prepared(profile, &p, shards);
+            batches[i].push((p, clock));
+            clock = clock.max(ts);
             if batches[i].len() >= BATCH {
                 let packets = std::mem::replace(&mut batches[i], Vec::with_capacity(BATCH));
                 let _ = inputs[i].send(Batch {
