@@ -353,6 +353,9 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
             OutputFormat::Csv
         },
     );
+    // A plain CSV output takes rows as CSV lines, formatted by the flow
+    // tables' threads; a label join and Parquet need the cells.
+    let params = params.with_csv_rows(format == OutputFormat::Csv && labeller.is_none());
     if to_stdout && format == OutputFormat::Parquet {
         return Err(CliError::new(
             exit::USAGE,

@@ -55,7 +55,11 @@ impl<W: Write> CsvWriter<W> {
 
     /// [`CsvWriter::write`] of the unpacked row, without unpacking it.
     pub fn write_packed(&mut self, r: &PackedRecord) -> io::Result<()> {
-        r.row.write_csv(&mut self.chunk);
+        if r.line {
+            self.chunk.extend_from_slice(r.row.as_bytes());
+        } else {
+            r.row.write_csv(&mut self.chunk);
+        }
         self.chunk.push(b'\n');
         self.rows += 1;
         if self.chunk.len() >= CHUNK {

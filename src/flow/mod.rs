@@ -205,6 +205,10 @@ pub struct FlowParams {
     /// ([`spill`]). A sharded run shares it among its shards and merger.
     /// Output does not depend on it. `usize::MAX`: never spill.
     pub spill_bytes: usize,
+    /// Rows leave as their CSV lines ([`PackedRecord`]), formatted on the
+    /// flow table's thread as they close: for a CSV writer, which then
+    /// only copies them (default: tagged cells, formatted by the writer).
+    pub csv_rows: bool,
 }
 
 impl FlowParams {
@@ -217,7 +221,14 @@ impl FlowParams {
             active_timeout_us: px::DEFAULT_ACTIVE_TIMEOUT_US,
             reorder_slack_us: v3::REORDER_SLACK_US,
             spill_bytes: spill::DEFAULT_SPILL_BYTES,
+            csv_rows: false,
         }
+    }
+
+    /// Rows as CSV lines ([`FlowParams::csv_rows`]).
+    pub fn with_csv_rows(mut self, csv: bool) -> FlowParams {
+        self.csv_rows = csv;
+        self
     }
 
     /// Hold at most `bytes` of waiting rows in memory ([`FlowParams::spill_bytes`]).
@@ -260,6 +271,8 @@ pub struct FlowExtractor {
     engine: Engine,
     stats: FlowStats,
     closed: record::Closed,
+    /// Rows are CSV lines ([`FlowParams::csv_rows`]).
+    line: bool,
     /// Rows closed but not yet final in output order, packed (they can be
     /// most of the capture's rows while an old flow stays open, hence the
     /// memory budget).
@@ -305,7 +318,8 @@ impl FlowExtractor {
             profile,
             engine,
             stats: FlowStats::default(),
-            closed: record::Closed::default(),
+            closed: record::Closed::new(params.csv_rows),
+            line: params.csv_rows,
             pending: SpillBuffer::new(params.spill_bytes),
             seq: 0,
             last_out: None,
@@ -427,7 +441,12 @@ impl FlowExtractor {
                 break;
             };
             note_order(&mut self.last_out, &mut self.stats, (start_us, key));
-            out(PackedRecord { start_us, key, row });
+            out(PackedRecord {
+                start_us,
+                key,
+                line: self.line,
+                row,
+            });
         }
     }
 
@@ -463,6 +482,7 @@ impl FlowExtractor {
     ) -> (FlowStats, Option<FlowError>) {
         self.stash();
         let mut pending = std::mem::replace(&mut self.pending, SpillBuffer::new(usize::MAX));
+        let line = self.line;
         let mut last_out = self.last_out;
         let mut late_rows = 0;
         let mut emit = |r: PackedRecord| {
@@ -482,18 +502,28 @@ impl FlowExtractor {
                     let Some(((start_us, key, _), row)) = pending.pop_first() else {
                         break;
                     };
-                    emit(PackedRecord { start_us, key, row });
+                    emit(PackedRecord {
+                        start_us,
+                        key,
+                        line,
+                        row,
+                    });
                 }
                 emit(r);
             };
             match &mut self.engine {
-                Engine::V3(t) => t.finish(&mut merge, &mut self.stats),
-                Engine::Pe(t) => t.finish(&mut merge, &mut self.stats),
-                Engine::Px(t) => t.finish(&mut merge, &mut self.stats),
+                Engine::V3(t) => t.finish(&mut self.closed.packer, &mut merge, &mut self.stats),
+                Engine::Pe(t) => t.finish(&mut self.closed.packer, &mut merge, &mut self.stats),
+                Engine::Px(t) => t.finish(&mut self.closed.packer, &mut merge, &mut self.stats),
             }
         }
         while let Some(((start_us, key, _), row)) = pending.pop_first() {
-            emit(PackedRecord { start_us, key, row });
+            emit(PackedRecord {
+                start_us,
+                key,
+                line,
+                row,
+            });
         }
         self.stats.rows_out_of_order += late_rows;
         (self.stats, pending.take_error())
@@ -828,6 +858,44 @@ mod tests {
                     sharded.sort_by_key(|r| (r.start_us, r.key));
                     prop_assert_eq!(&sharded, &batch);
                 }
+                // Rows as CSV lines, on one thread and on two: the bytes of
+                // the cells formatted, and they read back as the cells.
+                let csv_of = |rows: &[FlowRecord]| {
+                    let mut w = csv::CsvWriter::new(Vec::new(), profile).unwrap();
+                    rows.iter().for_each(|r| w.write(r).unwrap());
+                    w.finish().unwrap()
+                };
+                let lines_of = |rows: Vec<PackedRecord>| {
+                    let mut w = csv::CsvWriter::new(Vec::new(), profile).unwrap();
+                    rows.iter().for_each(|r| w.write_packed(r).unwrap());
+                    let cells: Vec<FlowRecord> = rows.into_iter().map(PackedRecord::unpack).collect();
+                    (w.finish().unwrap(), cells)
+                };
+                let lines = params.with_csv_rows(true);
+                let mut x = FlowExtractor::with_params(lines).unwrap();
+                let mut packed = Vec::new();
+                for p in &pkts {
+                    x.push(p);
+                    x.take_ready_packed(|r| packed.push(r));
+                }
+                x.finish_packed(|r| packed.push(r)).unwrap();
+                prop_assert!(packed.iter().all(|r| r.line));
+                let (text, cells) = lines_of(packed);
+                prop_assert_eq!(&text, &csv_of(&rows));
+                prop_assert_eq!(&cells, &rows);
+                let mut packed = Vec::new();
+                shard::extract_sharded_packed(
+                    lines,
+                    2,
+                    |sink| pkts.iter().for_each(sink),
+                    |r| packed.push(r),
+                )
+                .unwrap();
+                let (text, _) = lines_of(packed);
+                let mut sharded = Vec::new();
+                shard::extract_sharded(params, 2, |sink| pkts.iter().for_each(sink), |r| sharded.push(r))
+                    .unwrap();
+                prop_assert_eq!(&text, &csv_of(&sharded));
                 // Compat profiles: writing old flows early gives the rows of
                 // the Java lifecycle, which keeps them until their next packet.
                 if in_order && profile != Profile::Corrected {

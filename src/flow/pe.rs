@@ -772,11 +772,7 @@ impl PeFlow {
         v.push(Int(self.retrans[0] + self.retrans[1]));
         v.push(Int(self.cumulative_at_close()));
         v.text("NeedManualLabel");
-        PackedRecord {
-            start_us: self.start,
-            key: self.key,
-            row: v.finish(),
-        }
+        v.record(self.start, self.key)
     }
 }
 
@@ -1005,7 +1001,12 @@ impl PeTable {
     /// End of input: hand the rows of the open flows the profile writes to
     /// `emit`, in (start, key,
     /// creation) order; each flow is dropped as soon as its row is made.
-    pub(crate) fn finish(&mut self, emit: &mut dyn FnMut(PackedRecord), stats: &mut FlowStats) {
+    pub(crate) fn finish(
+        &mut self,
+        packer: &mut Packer,
+        emit: &mut dyn FnMut(PackedRecord),
+        stats: &mut FlowStats,
+    ) {
         let mut open: Vec<Box<PeFlow>> = self
             .flows
             .drain()
@@ -1015,11 +1016,15 @@ impl PeTable {
             })
             .collect();
         open.sort_by_key(|f| (f.start, f.key, f.id));
-        let mut one = Closed::default();
+        let mut one = Closed {
+            rows: Vec::with_capacity(1),
+            packer: std::mem::take(packer),
+        };
         for f in open {
             Self::close(&f, CloseReason::Eof, &mut one, stats);
             one.rows.drain(..).for_each(&mut *emit);
         }
+        *packer = one.packer;
         self.by_start.clear();
     }
 }

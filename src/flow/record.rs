@@ -138,11 +138,16 @@ const TAG_FLOAT64: u8 = 7;
 const TAG_TEXT8: u8 = 8;
 const TAG_TEXT32: u8 = 9;
 
-/// Builds a [`PackedRow`] cell by cell.
+/// Builds a [`PackedRow`] cell by cell: tagged cells, or (made with
+/// [`Packer::csv`]) the row's CSV line itself.
 #[derive(Debug, Default)]
 pub(crate) struct Packer {
     b: Vec<u8>,
     scratch: String,
+    /// Write the CSV line instead of tagged cells.
+    csv: bool,
+    /// A cell was written (CSV: the next one needs a comma).
+    started: bool,
 }
 
 impl Packer {
@@ -150,11 +155,39 @@ impl Packer {
     pub(crate) fn new(cells: usize) -> Packer {
         Packer {
             b: Vec::with_capacity(4 * cells + 96),
-            scratch: String::new(),
+            ..Packer::default()
         }
     }
 
+    /// A packer that writes each row as its CSV line (no line end): the
+    /// text [`super::csv::format_row`] gives for the row's cells.
+    pub(crate) fn csv() -> Packer {
+        Packer {
+            b: Vec::with_capacity(1024),
+            csv: true,
+            ..Packer::default()
+        }
+    }
+
+    /// CSV: the comma before every cell but the first.
+    fn separate(&mut self) {
+        if self.started {
+            self.b.push(b',');
+        }
+        self.started = true;
+    }
+
     pub(crate) fn int(&mut self, x: i64) {
+        if self.csv {
+            self.separate();
+            if x == 0 {
+                self.b.push(b'0');
+            } else {
+                self.b
+                    .extend_from_slice(itoa::Buffer::new().format(x).as_bytes());
+            }
+            return;
+        }
         let b = &mut self.b;
         if x == 0 {
             b.push(TAG_INT0);
@@ -174,6 +207,11 @@ impl Packer {
     }
 
     pub(crate) fn float(&mut self, x: f64) {
+        if self.csv {
+            self.separate();
+            java_double_bytes(x, &mut self.b);
+            return;
+        }
         let b = &mut self.b;
         // `+0.0` only: `-0.0` prints differently and keeps its bits.
         if x.to_bits() == 0 {
@@ -188,6 +226,11 @@ impl Packer {
     }
 
     pub(crate) fn text(&mut self, s: &str) {
+        if self.csv {
+            self.separate();
+            push_csv_text(s, &mut self.b);
+            return;
+        }
         let b = &mut self.b;
         match u8::try_from(s.len()) {
             Ok(n) => {
@@ -230,7 +273,18 @@ impl Packer {
     pub(crate) fn finish(&mut self) -> PackedRow {
         let row = PackedRow(self.b.as_slice().into());
         self.b.clear();
+        self.started = false;
         row
+    }
+
+    /// The row so far as the record of a flow; the packer is empty again.
+    pub(crate) fn record(&mut self, start_us: i64, key: FlowKey) -> PackedRecord {
+        PackedRecord {
+            start_us,
+            key,
+            line: self.csv,
+            row: self.finish(),
+        }
     }
 }
 
@@ -251,6 +305,16 @@ pub(crate) fn push_csv_text(t: &str, out: &mut Vec<u8>) {
 pub(crate) struct Closed {
     pub(crate) rows: Vec<PackedRecord>,
     pub(crate) packer: Packer,
+}
+
+impl Closed {
+    /// Rows as tagged cells, or as CSV lines.
+    pub(crate) fn new(csv: bool) -> Closed {
+        Closed {
+            rows: Vec::new(),
+            packer: if csv { Packer::csv() } else { Packer::new(96) },
+        }
+    }
 }
 
 /// One cell of a packed row, borrowed.
@@ -406,13 +470,27 @@ pub struct PackedRecord {
     /// Timestamp of the flow's first packet, µs since the epoch.
     pub start_us: i64,
     pub key: FlowKey,
+    /// `row` holds the CSV line, not tagged cells (an extractor made with
+    /// [`super::FlowParams::with_csv_rows`]).
+    pub(crate) line: bool,
     pub(crate) row: PackedRow,
 }
 
 impl PackedRecord {
-    /// The row as typed cells.
+    /// The row as typed cells. A CSV-line row is read back by the form of
+    /// each cell, which is exact for the rows flow tables make: a `Float`
+    /// always prints with a `.`, an exponent, `NaN` or `Infinity`, an `Int`
+    /// as digits, and no text cell of a profile is a number.
     pub fn unpack(self) -> FlowRecord {
-        self.row.unpack(self.start_us, self.key)
+        if !self.line {
+            return self.row.unpack(self.start_us, self.key);
+        }
+        let line = String::from_utf8_lossy(self.row.as_bytes());
+        FlowRecord {
+            start_us: self.start_us,
+            key: self.key,
+            values: split_csv_line(&line).into_iter().map(typed_cell).collect(),
+        }
     }
 
     /// Pack a row.
@@ -420,9 +498,48 @@ impl PackedRecord {
         PackedRecord {
             start_us: r.start_us,
             key: r.key,
+            line: false,
             row: PackedRow::pack(r.values),
         }
     }
+}
+
+/// The cells of one CSV line as [`push_csv_text`] and the number
+/// formatters write it: quoted cells unquoted.
+fn split_csv_line(line: &str) -> Vec<String> {
+    let mut cells = Vec::new();
+    let mut cell = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => cells.push(std::mem::take(&mut cell)),
+            (c, _) => cell.push(c),
+        }
+    }
+    cells.push(cell);
+    cells
+}
+
+/// A printed cell's value: `Int` for digits, `Float` for a Java double's
+/// text, `Text` otherwise.
+fn typed_cell(s: String) -> Value {
+    let unsigned = s.strip_prefix('-').unwrap_or(&s);
+    let digits = !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit());
+    let float = matches!(unsigned, "NaN" | "Infinity")
+        || (unsigned.contains('.') && unsigned.bytes().next().is_some_and(|b| b.is_ascii_digit()));
+    if digits && let Ok(x) = s.parse() {
+        return Value::Int(x);
+    }
+    if float && let Ok(x) = s.replace('E', "e").parse::<f64>() {
+        return Value::Float(x);
+    }
+    Value::Text(s)
 }
 
 /// A finished flow: its sort key and its cells in the profile's column order.

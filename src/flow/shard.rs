@@ -97,7 +97,8 @@ pub fn extract_sharded_packed<E>(
         .collect::<Result<Vec<_>, _>>()?;
     let (to_merger, merger_rx) = mpsc::sync_channel::<Ready>(4 * shards);
     std::thread::scope(|scope| {
-        let merger = scope.spawn(move || merge(shards, share, merger_rx, emit));
+        let line = params.csv_rows;
+        let merger = scope.spawn(move || merge(shards, share, line, merger_rx, emit));
         let mut inputs = Vec::with_capacity(shards);
         let mut workers = Vec::with_capacity(shards);
         for (shard, mut x) in extractors.into_iter().enumerate() {
@@ -213,6 +214,7 @@ pub fn extract_sharded_packed<E>(
 fn merge(
     shards: usize,
     budget: usize,
+    line: bool,
     rx: mpsc::Receiver<Ready>,
     mut emit: impl FnMut(PackedRecord),
 ) -> Result<(), FlowError> {
@@ -230,11 +232,21 @@ fn merge(
             let Some(((start_us, key, _, _), row)) = held.pop_first() else {
                 break;
             };
-            emit(PackedRecord { start_us, key, row });
+            emit(PackedRecord {
+                start_us,
+                key,
+                line,
+                row,
+            });
         }
     }
     while let Some(((start_us, key, _, _), row)) = held.pop_first() {
-        emit(PackedRecord { start_us, key, row });
+        emit(PackedRecord {
+            start_us,
+            key,
+            line,
+            row,
+        });
     }
     held.take_error().map_or(Ok(()), Err)
 }

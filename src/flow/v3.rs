@@ -362,11 +362,7 @@ impl V3Flow {
             }
         }
         v.text("No Label");
-        PackedRecord {
-            start_us: self.start,
-            key: self.key,
-            row: v.finish(),
-        }
+        v.record(self.start, self.key)
     }
 }
 
@@ -544,7 +540,12 @@ impl V3Table {
     /// End of input: hand the rows of the open flows the profile writes to
     /// `emit`, in (start, key,
     /// creation) order; each flow is dropped as soon as its row is made.
-    pub(crate) fn finish(&mut self, emit: &mut dyn FnMut(PackedRecord), stats: &mut FlowStats) {
+    pub(crate) fn finish(
+        &mut self,
+        packer: &mut Packer,
+        emit: &mut dyn FnMut(PackedRecord),
+        stats: &mut FlowStats,
+    ) {
         let mut open: Vec<Box<V3Flow>> = self
             .flows
             .drain()
@@ -554,11 +555,15 @@ impl V3Table {
             })
             .collect();
         open.sort_by_key(|f| (f.start, f.key, f.id));
-        let mut one = Closed::default();
+        let mut one = Closed {
+            rows: Vec::with_capacity(1),
+            packer: std::mem::take(packer),
+        };
         for f in open {
             self.close(&f, CloseReason::Eof, &mut one, stats);
             one.rows.drain(..).for_each(&mut *emit);
         }
+        *packer = one.packer;
         self.by_start.clear();
     }
 }
