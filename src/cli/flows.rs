@@ -577,7 +577,7 @@ fn run_file(
         })
     });
     // Read (and optionally sort) the packets into `sink`.
-    let mut read = |sink: &mut dyn FnMut(&PacketRepr)| {
+    let read = |sink: &mut dyn FnMut(&PacketRepr)| {
         let opts = ReadOptions {
             dedup_window_ns: args.dedup.unwrap_or(0),
         };
@@ -600,24 +600,11 @@ fn run_file(
         (outcome, too_late)
     };
     let mut out = Batcher::new(tx, back);
-    let ((outcome, too_late), stats) = if args.threads > 1 {
+    // Reading and decoding run on this thread, the flow tables on
+    // `--threads` others (one is a pipeline of two stages).
+    let ((outcome, too_late), stats) =
         shard::extract_sharded_packed(params, usize::from(args.threads), read, |r| out.push(r))
-            .map_err(flow_err)?
-    } else {
-        let mut x = FlowExtractor::with_params(params)
-            .map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
-        let mut fed = 0u64;
-        let read_out = read(&mut |p: &PacketRepr| {
-            x.push(p);
-            // Checking for final rows every packet costs more than it saves.
-            fed += 1;
-            if fed.is_multiple_of(256) {
-                x.take_ready_packed(|r| out.push(r));
-            }
-        });
-        let stats = x.finish_packed(|r| out.push(r)).map_err(flow_err)?;
-        (read_out, stats)
-    };
+            .map_err(flow_err)?;
     out.flush();
     bar.finish_and_clear();
     if let Some(e) = &outcome.error {
