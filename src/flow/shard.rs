@@ -178,7 +178,9 @@ pub fn extract_sharded_packed<E>(
             clock = clock.max(ts);
             if batches[i].len() >= BATCH {
                 let (tx, back) = &inputs[i];
-                let spare = back.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                let spare = back
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
                 let packets = std::mem::replace(&mut batches[i], spare);
                 let _ = tx.send(Batch {
                     packets,
