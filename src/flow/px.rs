@@ -74,7 +74,15 @@ pub struct PxTable {
     clock: i64,
     /// Only delays output ordering here (see [`super::FlowParams`]).
     slack: i64,
+    /// Boxes of closed flows, reused for new ones (memory only, never
+    /// content: a new flow overwrites the whole box). Boxes, not flows: the
+    /// point is to reuse their memory.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<PeFlow>>,
 }
+
+/// Closed flows' boxes kept for reuse at most.
+const SPARE_FLOWS: usize = 1024;
 
 impl PxTable {
     /// Timeouts in µs; both must be positive (checked by the caller).
@@ -88,6 +96,14 @@ impl PxTable {
             next_id: 0,
             clock: i64::MIN,
             slack: REORDER_SLACK_US,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Keep a closed flow's box for the next flow.
+    fn retire(&mut self, flow: Box<PeFlow>) {
+        if self.spare.len() < SPARE_FLOWS {
+            self.spare.push(flow);
         }
     }
 
@@ -140,7 +156,13 @@ impl PxTable {
         self.by_start.push(Reverse((flow.start, id, key)));
         self.deadlines
             .push(Reverse((self.deadline_of(&flow), id, key)));
-        Box::new(flow)
+        match self.spare.pop() {
+            Some(mut b) => {
+                *b = flow;
+                b
+            }
+            None => Box::new(flow),
+        }
     }
 
     fn close(flow: &PeFlow, why: CloseReason, out: &mut Closed, stats: &mut FlowStats) {
@@ -185,6 +207,7 @@ impl PxTable {
                     CloseReason::Fin
                 };
                 Self::close(&flow, why, out, stats);
+                self.retire(flow);
             }
             return;
         }
@@ -195,14 +218,17 @@ impl PxTable {
             Some(Slot::Cut(c)) => self.open(key, &p, Some(*c), stats),
             Some(Slot::Open(old)) => {
                 Self::close(&old, CloseReason::IcmpChange, out, stats);
+                self.retire(old);
                 self.open(key, &p, None, stats)
             }
         };
         flow.update_teardown(&p);
         if p.has(TcpFlags::RST) {
             Self::close(&flow, CloseReason::Rst, out, stats);
+            self.retire(flow);
         } else if flow.state == TcpState::Ready {
             Self::close(&flow, CloseReason::Fin, out, stats);
+            self.retire(flow);
         } else {
             self.flows.insert(key, Slot::Open(flow));
         }
@@ -235,12 +261,13 @@ impl PxTable {
                 }
                 _ => continue,
             }
-            let Some(Slot::Open(flow)) = self.flows.remove(&key) else {
+            let Some(Slot::Open(mut flow)) = self.flows.remove(&key) else {
                 continue;
             };
             let idle_expired = self.clock - flow.last_seen.max(flow.start) > self.idle;
             if idle_expired {
                 Self::close(&flow, CloseReason::Idle, out, stats);
+                self.retire(flow);
             } else {
                 Self::close(&flow, CloseReason::ActiveTimeout, out, stats);
                 let cumulative = flow.cumulative_at_close();
@@ -249,8 +276,9 @@ impl PxTable {
                     o: flow.o,
                     last_seen: flow.last_seen,
                     cumulative,
-                    retrans_seen: flow.retrans_seen,
+                    retrans_seen: std::mem::take(&mut flow.retrans_seen),
                 };
+                self.retire(flow);
                 let deadline = c.last_seen.saturating_add(self.idle);
                 self.deadlines.push(Reverse((deadline, id, key)));
                 self.flows.insert(key, Slot::Cut(Box::new(c)));

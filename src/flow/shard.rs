@@ -31,8 +31,8 @@ use crate::capture::PacketRepr;
 use std::hash::BuildHasher;
 use std::sync::mpsc;
 
-/// Packets per message to a shard.
-const BATCH: usize = 1024;
+/// Packets per message to a shard (each message may wake its thread).
+const BATCH: usize = 4096;
 
 /// Rows per message to the merger at most.
 const ROW_BATCH: usize = 1024;
