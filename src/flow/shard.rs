@@ -1,17 +1,23 @@
-//! One input on several threads: flow-table shards by a symmetric hash of the
-//! flow key, merged in a fixed order.
+//! One input on several threads: the reading thread prepares packets, flow-
+//! table shards (by a symmetric hash of the flow key) run on their own
+//! threads, and a merger puts their rows back in a fixed order.
 //!
-//! Takes [`FlowParams`], a shard count, a function that feeds packets in file
-//! order and a row sink; gives the same rows, in the same order, with the same
-//! counters, as one [`FlowExtractor`] fed the same packets (tested), except
+//! Takes [`FlowParams`], a shard count (1 or more: one shard is a two-stage
+//! pipeline), a function that feeds packets in file order and a row sink;
+//! gives the same rows, in the same order, with the same counters, as one
+//! [`FlowExtractor`] fed the same packets (tested), except
 //! `rows_out_of_order`, which each shard counts for its own rows.
 //!
-//! How: the calling thread feeds; each packet goes, with the input's capture
-//! time so far, to the shard of its flow (every packet of a flow lands in the
-//! same shard, so each shard is an ordinary extractor); shards hand final rows
-//! and their horizon to a merger thread, which writes a row once every
-//! shard's horizon has passed its start. Rows tie on (start, key) only within
-//! one shard, where they keep their order.
+//! How: the calling thread feeds; it decodes each packet for the profile's
+//! table and derives its flow key once ([`Prepared`]), and sends it, with the
+//! input's capture time so far, to the shard of its flow (every packet of a
+//! flow lands in the same shard, so each shard is an ordinary extractor), in
+//! batches of [`BATCH`] that come back empty for reuse. Shards build their
+//! rows (as CSV lines with [`FlowParams::csv_rows`], so formatting is spread
+//! over the shards) and hand final rows and their horizon to a merger
+//! thread, which writes a row once every shard's horizon has passed its
+//! start. Rows tie on (start, key) only within one shard, where they keep
+//! their order.
 //!
 //! Memory: the shards and the merger each hold their waiting rows in a
 //! [`super::spill::SpillBuffer`] with an equal share of
