@@ -64,7 +64,7 @@ run() {
 }
 
 run maximus-sim-corrected "$out/maximus-corrected.csv" "$bin" flows "$capture" -o "$out/maximus-corrected.csv"
-run maximus-sim-corrected-2threads "$out/maximus-corrected-2t.csv" "$bin" flows "$capture" --threads 2 -o "$out/maximus-corrected-2t.csv"
+run maximus-sim-corrected-1thread "$out/maximus-corrected-1t.csv" "$bin" flows "$capture" --threads 1 -o "$out/maximus-corrected-1t.csv"
 run maximus-sim-cic2017 "$out/maximus-cic2017.csv" "$bin" flows "$capture" --profile cic2017 -o "$out/maximus-cic2017.csv"
 run nfstream "$out/nfstream.csv" "$venv/bin/python" -c "
 import sys

@@ -104,9 +104,10 @@ pub struct FlowsArgs {
     pub dedup: Option<i64>,
     /// Flow-table threads per input, besides the one that reads and decodes
     /// (the packets of one flow always go to the same thread; the output is
-    /// the same bytes for any count). On two cores, 2 is fastest.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub threads: u16,
+    /// the same bytes for any count). Default: the number of cores, at most
+    /// 8.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
     /// Memory (MiB) for finished rows waiting for their turn in output order
     /// (a long-lived flow holds back every row that starts after it); beyond
     /// it they go to sorted temporary files in the temporary directory
@@ -604,7 +605,7 @@ fn run_file(
     // Reading and decoding run on this thread, the flow tables on
     // `--threads` others (one is a pipeline of two stages).
     let ((outcome, too_late), stats) =
-        shard::extract_sharded_packed(params, usize::from(args.threads), read, |r| out.push(r))
+        shard::extract_sharded_packed(params, flow_threads(args.threads), read, |r| out.push(r))
             .map_err(flow_err)?;
     out.flush();
     bar.finish_and_clear();
@@ -630,6 +631,15 @@ fn run_file(
     }
     res.stats = Some(stats);
     Ok(res)
+}
+
+/// Flow-table threads per input: `--threads`, or the number of cores, at
+/// most 8 (the reading thread and the writer run beside them).
+fn flow_threads(given: Option<u16>) -> usize {
+    given.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+        usize::from,
+    )
 }
 
 /// Sends rows to the writer thread in batches; drops them once the writer

@@ -2,7 +2,8 @@
 //!
 //! Takes [`PacketRepr`]s in capture order (from [`crate::capture`]) and a
 //! [`Profile`]; gives [`FlowRecord`]s (typed cells in the profile's column
-//! order) and [`FlowStats`] (where every packet went), plus a plain CSV
+//! order) or [`PackedRecord`]s (the same rows packed, or as CSV lines: the
+//! fast path) and [`FlowStats`] (where every packet went), plus a plain CSV
 //! writer ([`csv::CsvWriter`]) with Java number formatting.
 //!
 //! - [`key`]: bidirectional flow keys and the `Flow ID` text.

@@ -1,16 +1,19 @@
-//! `FlowRecord`: one finished flow as a row of typed cells.
+//! Finished flows as rows: [`FlowRecord`] (typed cells) and
+//! [`PackedRecord`] (the same cells in one byte string, or the row's CSV
+//! line), the form rows travel in from a flow table to a writer.
 //!
-//! Takes nothing; gives the plain type the writers consume. Cells keep the
-//! type the Java tool printed them with (`Int` for Java `int`/`long` and the
-//! literal `0` placeholders, `Float` for `double`), so a writer can reproduce
-//! `0` vs `0.0` exactly.
+//! Takes cells from the flow tables ([`Packer`]); gives the types the writers
+//! consume. Cells keep the type the Java tool printed them with (`Int` for
+//! Java `int`/`long` and the literal `0` placeholders, `Float` for `double`),
+//! so a writer can reproduce `0` vs `0.0` exactly; a packed row or a CSV
+//! line unpacks to exactly the cells it was made from (tested).
 //!
-//! Row buffers are recycled: a writer done with rows hands them to
-//! [`recycle`], and the flow tables build new rows in those cell vectors and
-//! text strings ([`SpareRow`]) instead of allocating. A row is about 3 KB;
-//! allocating each and freeing it on the writer thread kept the allocator
-//! taking fresh pages, which the kernel zeroed (a quarter of a `flows` run).
-//! The pool only holds memory, never content: output does not depend on it.
+//! Flow tables pack each row as it closes, straight from their counters
+//! (no cell vector): tagged cells by default, which the CSV writer formats
+//! without unpacking; or, for a plain CSV output, the CSV line itself, so
+//! that the formatting runs on the flow-table threads. Only a label join and
+//! Parquet unpack rows into [`FlowRecord`]s, whose buffers are recycled
+//! ([`recycle`], [`SpareRow`]): the pool only holds memory, never content.
 
 use super::format::java_double_bytes;
 use super::key::FlowKey;
