@@ -106,7 +106,7 @@ impl<W: Write> LabelWriter<W> {
             if i > 0 {
                 self.line.push(',');
             }
-            csv_text(f, &mut self.line);
+            crate::flow::csv::push_text(f, &mut self.line);
         }
         self.line.push('\n');
         self.rows += 1;
@@ -121,37 +121,6 @@ impl<W: Write> LabelWriter<W> {
         self.out.flush()?;
         Ok(self.out)
     }
-}
-
-fn csv_text(s: &str, out: &mut String) {
-    if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
-        out.push('"');
-        out.push_str(&s.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(s);
-    }
-}
-
-/// Split one CSV line (RFC 4180 quoting).
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
 }
 
 /// Result of labelling flows.
@@ -228,7 +197,7 @@ impl LabelSet {
             if line.is_empty() {
                 continue;
             }
-            let f = split_csv(line);
+            let f = crate::flow::csv::split_line(line);
             if f.len() != 14 {
                 return Err(bad(i + 1, format!("{} fields, expected 14", f.len())));
             }

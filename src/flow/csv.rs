@@ -102,13 +102,42 @@ fn push_cell(c: Cell<'_>, line: &mut String) {
     match c {
         Cell::Int(x) => line.push_str(itoa::Buffer::new().format(x)),
         Cell::Float(x) => java_double(x, line),
-        Cell::Text(s) if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) => {
-            line.push('"');
-            line.push_str(&s.replace('"', "\"\""));
-            line.push('"');
-        }
-        Cell::Text(s) => line.push_str(s),
+        Cell::Text(s) => push_text(s, line),
     }
+}
+
+/// A text cell: quoted (quotes doubled) only if it holds a comma, quote or
+/// line break.
+pub fn push_text(s: &str, out: &mut String) {
+    if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(s);
+    }
+}
+
+/// The cells of one CSV line (RFC 4180 quoting, as [`push_text`] writes
+/// it), unquoted.
+pub fn split_line(line: &str) -> Vec<String> {
+    let mut cells = Vec::new();
+    let mut cell = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => cells.push(std::mem::take(&mut cell)),
+            (c, _) => cell.push(c),
+        }
+    }
+    cells.push(cell);
+    cells
 }
 
 #[cfg(test)]

@@ -492,7 +492,10 @@ impl PackedRecord {
         FlowRecord {
             start_us: self.start_us,
             key: self.key,
-            values: split_csv_line(&line).into_iter().map(typed_cell).collect(),
+            values: super::csv::split_line(&line)
+                .into_iter()
+                .map(typed_cell)
+                .collect(),
         }
     }
 
@@ -505,28 +508,6 @@ impl PackedRecord {
             row: PackedRow::pack(r.values),
         }
     }
-}
-
-/// The cells of one CSV line as [`push_csv_text`] and the number
-/// formatters write it: quoted cells unquoted.
-fn split_csv_line(line: &str) -> Vec<String> {
-    let mut cells = Vec::new();
-    let mut cell = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                cell.push('"');
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => cells.push(std::mem::take(&mut cell)),
-            (c, _) => cell.push(c),
-        }
-    }
-    cells.push(cell);
-    cells
 }
 
 /// A printed cell's value: `Int` for digits, `Float` for a Java double's
