@@ -23,7 +23,7 @@ use etherparse::{
     LaxIpv4Slice, LaxIpv6Slice, LinuxSllHeaderSlice, SingleVlanHeaderSlice, TcpHeaderSlice,
     UdpHeaderSlice,
 };
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Facts about one capture record, besides its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +116,92 @@ fn tail(data: &[u8], from: usize) -> &[u8] {
 
 /// Decode one record. `data` holds the `cap_len` captured bytes.
 pub fn decode(meta: &RecordMeta, data: &[u8]) -> Result<PacketRepr, Drop> {
+    if meta.link_type == linktype::ETHERNET
+        && let Some(p) = plain_ipv4(meta, data)
+    {
+        return Ok(p);
+    }
+    decode_general(meta, data)
+}
+
+/// The bulk of real traffic, decoded without the general layer walk:
+/// Ethernet II, IPv4 whose total length fits the frame and is not a
+/// fragment, and a complete TCP or UDP header. `None` for anything else,
+/// which [`decode_general`] decodes (or drops with its reason). Gives
+/// exactly the [`PacketRepr`] `decode_general` gives (tested on every
+/// shared capture and on mutated frames).
+fn plain_ipv4(meta: &RecordMeta, data: &[u8]) -> Option<PacketRepr> {
+    let ip = data.get(14..)?;
+    if be16(data, 12)? != 0x0800 || ip.first()? >> 4 != 4 {
+        return None;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(be16(ip, 2)?);
+    let frag = be16(ip, 6)?;
+    // Total length 0 (TSO), options cut off, a short total length, a
+    // fragment (MF or an offset): the general path.
+    if ihl < 20 || total < ihl || total > ip.len() || frag & 0x3fff != 0 {
+        return None;
+    }
+    let protocol = ip[9];
+    let l4 = ip.get(ihl..total)?;
+    let word = |b: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    };
+    let (sport, dport) = (be16(l4, 0)?, be16(l4, 2)?);
+    let mut p = PacketRepr {
+        ts_ns: meta.ts_ns,
+        index: meta.index,
+        interface: meta.interface,
+        cap_len: meta.cap_len,
+        wire_len: meta.wire_len,
+        link_type: linktype::ETHERNET as u16,
+        vlan: None,
+        l3_offset: 14,
+        ip_version: 4,
+        src: IpAddr::V4(Ipv4Addr::from(word(ip, 12)?)),
+        dst: IpAddr::V4(Ipv4Addr::from(word(ip, 16)?)),
+        protocol,
+        ttl: ip[8],
+        ip_header_len: ihl as u16,
+        transport_header_len: 0,
+        payload_len: 0,
+        frame_payload_len: 0,
+        src_port: sport,
+        dst_port: dport,
+        tcp_flags: TcpFlags(0),
+        tcp_window: 0,
+        tcp_seq: 0,
+        tcp_ack: 0,
+        icmp_type: 0,
+        icmp_code: 0,
+        fragment: None,
+    };
+    let thl = match protocol {
+        ip_proto::TCP => {
+            let thl = usize::from(*l4.get(12)? >> 4) * 4;
+            if thl < 20 || thl > l4.len() {
+                return None;
+            }
+            p.tcp_seq = word(l4, 4)?;
+            p.tcp_ack = word(l4, 8)?;
+            p.tcp_flags = TcpFlags(l4[13]);
+            p.tcp_window = be16(l4, 14)?;
+            thl
+        }
+        ip_proto::UDP if l4.len() >= 8 => 8,
+        _ => return None,
+    };
+    p.transport_header_len = thl as u16;
+    p.payload_len = (l4.len() - thl) as u32;
+    p.frame_payload_len = (meta.cap_len as usize).saturating_sub(14 + ihl + thl) as u32;
+    Some(p)
+}
+
+/// [`decode`] through the general layer walk (every link type, VLAN,
+/// PPPoE, MPLS, IPv6 and its extensions, fragments, TSO lengths, and the
+/// drop reasons).
+fn decode_general(meta: &RecordMeta, data: &[u8]) -> Result<PacketRepr, Drop> {
     let ctx = Ctx {
         snap_cut: meta.cap_len < meta.wire_len,
     };
@@ -543,7 +629,116 @@ fn transport(
 mod tests {
     use super::*;
     use etherparse::PacketBuilder;
-    use std::net::{Ipv4Addr, Ipv6Addr};
+    use proptest::prelude::*;
+    use std::net::Ipv6Addr;
+
+    /// The fast path, where it answers, says what the general walk says.
+    fn check_plain(meta: &RecordMeta, data: &[u8]) -> bool {
+        match plain_ipv4(meta, data) {
+            Some(p) => {
+                assert_eq!(Ok(&p), decode_general(meta, data).as_ref(), "{data:02x?}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn the_plain_ipv4_path_agrees_with_the_general_one_on_every_shared_capture() {
+        let dir = std::env::var_os("MAXIMUS_DATA_DIR").map_or_else(
+            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets"),
+            std::path::PathBuf::from,
+        );
+        if !dir.is_dir() {
+            eprintln!(
+                "skipped: no data folder at {} (MAXIMUS_DATA_DIR)",
+                dir.display()
+            );
+            return;
+        }
+        let mut stack = vec![dir];
+        let (mut plain, mut records) = (0u64, 0u64);
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let Ok(mut r) = super::super::CaptureReader::open(&p) else {
+                    continue;
+                };
+                while let Ok(Some(rec)) = r.next_record() {
+                    records += 1;
+                    plain += u64::from(check_plain(&rec.meta, rec.data));
+                }
+            }
+        }
+        // Most shared traffic is plain Ethernet IPv4 TCP/UDP.
+        assert!(plain * 2 > records, "{plain} of {records}");
+    }
+
+    /// Plain frames of every kind the fast path takes, and some it leaves.
+    fn frames() -> Vec<Vec<u8>> {
+        let mut v = vec![eth(0x0800, &ipv4_tcp())];
+        let udp = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4(SRC4, DST4, 9)
+            .udp(53, 5353);
+        let mut u = Vec::new();
+        udp.write(&mut u, &[7u8; 30]).unwrap();
+        v.push(u);
+        let opts = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ip(etherparse::IpHeaders::Ipv4(
+                etherparse::Ipv4Header {
+                    options: [1u8, 1, 1, 0].as_slice().try_into().unwrap(),
+                    ..etherparse::Ipv4Header::new(0, 64, etherparse::IpNumber::TCP, SRC4, DST4)
+                        .unwrap()
+                },
+                Default::default(),
+            ))
+            .tcp(1, 2, 3, 4)
+            .psh();
+        let mut o = Vec::new();
+        opts.write(&mut o, b"data").unwrap();
+        v.push(o);
+        v
+    }
+
+    proptest! {
+        /// Mutated and cut frames: wherever the fast path answers, it gives
+        /// the general walk's packet (lengths, flags, fragments, protocols,
+        /// header lengths, snap cuts all flipped at random).
+        #[test]
+        fn the_plain_ipv4_path_agrees_on_mutated_frames(
+            which in 0usize..3,
+            edits in proptest::collection::vec((0usize..80, any::<u8>()), 0..4),
+            cut in 0usize..120,
+            pad in 0usize..20,
+            snap in any::<bool>(),
+        ) {
+            let mut f = frames().swap_remove(which);
+            f.extend(std::iter::repeat_n(0u8, pad));
+            for (at, b) in edits {
+                if let Some(x) = f.get_mut(at) {
+                    *x = b;
+                }
+            }
+            let wire = f.len() as u32;
+            f.truncate(f.len().saturating_sub(cut % 40));
+            let mut m = meta(linktype::ETHERNET, f.len());
+            if snap {
+                m.wire_len = wire;
+            }
+            check_plain(&m, &f);
+        }
+    }
+
+    #[test]
+    fn plain_frames_take_the_fast_path() {
+        for f in frames() {
+            assert!(check_plain(&meta(linktype::ETHERNET, f.len()), &f));
+        }
+    }
 
     const SRC4: [u8; 4] = [10, 0, 0, 1];
     const DST4: [u8; 4] = [192, 168, 1, 2];
