@@ -183,11 +183,12 @@ impl Packer {
     pub(crate) fn int(&mut self, x: i64) {
         if self.csv {
             self.separate();
-            if x == 0 {
-                self.b.push(b'0');
-            } else {
-                self.b
-                    .extend_from_slice(itoa::Buffer::new().format(x).as_bytes());
+            // One digit (most counters and flags) without the formatter.
+            match u8::try_from(x) {
+                Ok(d @ 0..=9) => self.b.push(b'0' + d),
+                _ => self
+                    .b
+                    .extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
             }
             return;
         }
@@ -481,9 +482,10 @@ pub struct PackedRecord {
 
 impl PackedRecord {
     /// The row as typed cells. A CSV-line row is read back by the form of
-    /// each cell, which is exact for the rows flow tables make: a `Float`
+    /// each cell, which is exact for the rows flow tables make (a `Float`
     /// always prints with a `.`, an exponent, `NaN` or `Infinity`, an `Int`
-    /// as digits, and no text cell of a profile is a number.
+    /// as digits, and no text cell of a profile is a number), except that a
+    /// NaN comes back positive: CSV prints every NaN as `NaN`.
     pub fn unpack(self) -> FlowRecord {
         if !self.line {
             return self.row.unpack(self.start_us, self.key);
@@ -616,6 +618,30 @@ mod tests {
         let mut got = Vec::new();
         PackedRow::pack(cells.clone()).write_csv(&mut got);
         assert_eq!(String::from_utf8(got).unwrap(), want);
+        // The CSV-line packer writes that text, and it reads back as the cells.
+        let mut csv = super::Packer::csv();
+        for c in &cells {
+            match c {
+                Value::Int(x) => csv.int(*x),
+                Value::Float(x) => csv.float(*x),
+                Value::Text(t) => csv.text(t),
+            }
+        }
+        let line = csv.record(42, key);
+        assert_eq!(String::from_utf8_lossy(line.row.as_bytes()), want);
+        // Every NaN prints as `NaN`, so a line cannot keep a NaN's sign.
+        let nan_sign_aside = |v: &[Value]| -> Vec<Value> {
+            v.iter()
+                .map(|c| match c {
+                    Value::Float(x) if x.is_nan() => Value::Float(f64::NAN),
+                    c => c.clone(),
+                })
+                .collect()
+        };
+        assert_eq!(
+            nan_sign_aside(&line.unpack().values),
+            nan_sign_aside(&cells)
+        );
         for _ in 0..3 {
             let r = PackedRow::pack(cells.clone()).unpack(42, key);
             assert_eq!((r.start_us, r.key), (42, key));
