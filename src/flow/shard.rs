@@ -11,13 +11,19 @@
 //! How: the calling thread feeds; it decodes each packet for the profile's
 //! table and derives its flow key once ([`Prepared`]), and sends it, with the
 //! input's capture time so far, to the shard of its flow (every packet of a
-//! flow lands in the same shard, so each shard is an ordinary extractor), in
-//! batches of [`BATCH`] that come back empty for reuse. Shards build their
-//! rows (as CSV lines with [`FlowParams::csv_rows`], so formatting is spread
-//! over the shards) and hand final rows and their horizon to a merger
-//! thread, which writes a row once every shard's horizon has passed its
-//! start. Rows tie on (start, key) only within one shard, where they keep
-//! their order.
+//! flow lands in the same shard, so each shard is an ordinary extractor).
+//! The input goes out in rounds of [`ROUND`] packets: every shard gets one
+//! batch per round (an empty one too) ending with the round's capture time,
+//! and batches come back empty for reuse. After each round a shard hands
+//! its final rows (as CSV lines with [`FlowParams::csv_rows`], so formatting
+//! is spread over the shards) and its horizon to a merger thread. The merger
+//! takes round k of every shard, in shard order, then writes the rows every
+//! shard's round-k horizon has passed, in (start, key, shard, arrival)
+//! order: what is written when depends only on the input, never on which
+//! thread ran ahead, also for rows that come after their turn in an input
+//! out of order by more than the reorder slack (tested: 1, 2 and 3 shards
+//! give the same rows). Rows tie on (start, key) only within one shard,
+//! where they keep their order.
 //!
 //! Memory: the shards and the merger each hold their waiting rows in a
 //! [`super::spill::SpillBuffer`] with an equal share of
@@ -34,11 +40,13 @@ use super::{
     Profile,
 };
 use crate::capture::PacketRepr;
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::mpsc;
 
-/// Packets per message to a shard (each message may wake its thread).
-const BATCH: usize = 4096;
+/// Input packets per round: every shard gets one batch per round (each
+/// message may wake its thread).
+const ROUND: usize = 8192;
 
 /// Rows per message to the merger at most.
 const ROW_BATCH: usize = 1024;
@@ -57,11 +65,12 @@ fn shard_of_prepared(profile: Profile, p: &Prepared, shards: usize) -> usize {
     (FixedState::default().hash_one(key) % shards.max(1) as u64) as usize
 }
 
-/// Packets for a shard, each with the input's capture time just before it.
+/// Packets for a shard in one round, each with the input's capture time
+/// just before it.
 struct Batch {
     packets: Vec<(Prepared, i64)>,
-    /// Capture time at the end of the input (last batch only).
-    end_clock: Option<i64>,
+    /// Capture time at the end of the round (`i64::MIN`: no packet yet).
+    end_clock: i64,
 }
 
 /// A message from a shard to the merger.
@@ -69,7 +78,10 @@ struct Ready {
     shard: usize,
     /// Packed: the merger may hold them a while.
     rows: Vec<PackedRecord>,
-    /// No later row of this shard starts before this.
+    /// The shard's last message of a round: `horizon` holds.
+    round_end: bool,
+    /// No later row of this shard starts before this (unless the input is
+    /// out of order by more than the reorder slack).
     horizon: i64,
 }
 
@@ -92,7 +104,20 @@ pub fn extract_sharded_packed<E>(
     feed: impl FnOnce(&mut dyn FnMut(&PacketRepr)) -> E,
     emit: impl FnMut(PackedRecord) + Send,
 ) -> Result<(E, FlowStats), FlowError> {
+    extract_in_rounds(params, shards, ROUND, feed, emit)
+}
+
+/// [`extract_sharded_packed`] with rounds of `round` input packets (tests
+/// use small rounds to cross many).
+pub(crate) fn extract_in_rounds<E>(
+    params: FlowParams,
+    shards: usize,
+    round: usize,
+    feed: impl FnOnce(&mut dyn FnMut(&PacketRepr)) -> E,
+    emit: impl FnMut(PackedRecord) + Send,
+) -> Result<(E, FlowStats), FlowError> {
     let shards = shards.max(1);
+    let round = round.max(1);
     // The shards and the merger share the memory budget.
     let share = match params.spill_bytes {
         usize::MAX => usize::MAX,
@@ -118,87 +143,85 @@ pub fn extract_sharded_packed<E>(
             inputs.push((tx, back_rx));
             workers.push(scope.spawn(move || {
                 let mut rows = Vec::new();
+                // Rows in messages of at most ROW_BATCH: when a long-lived
+                // flow ends, the rows it held back are all final at once.
+                let send = |rows: &mut Vec<PackedRecord>, round_end: bool, horizon: i64| {
+                    // A send fails only if the merger is gone (it panicked).
+                    let _ = to_merger.send(Ready {
+                        shard,
+                        rows: std::mem::take(rows),
+                        round_end,
+                        horizon,
+                    });
+                };
                 for mut batch in rx {
                     for (p, clock) in &batch.packets {
                         x.push_prepared_at(p, *clock);
                     }
                     batch.packets.clear();
                     let _ = back_tx.send(std::mem::take(&mut batch.packets));
-                    if let Some(clock) = batch.end_clock {
-                        x.tick(clock);
+                    // Every shard learns where the round ended: the flows
+                    // that time expires there close as with one thread.
+                    if batch.end_clock != i64::MIN {
+                        x.tick(batch.end_clock);
                     }
-                    // In batches: when a long-lived flow ends, the rows it
-                    // held back are all final at once. They come out in
-                    // order, so the last one's start is a horizon.
                     x.take_ready_packed(|r| {
-                        let start = r.start_us;
                         rows.push(r);
                         if rows.len() >= ROW_BATCH {
-                            let _ = to_merger.send(Ready {
-                                shard,
-                                rows: std::mem::take(&mut rows),
-                                horizon: start,
-                            });
+                            send(&mut rows, false, i64::MIN);
                         }
                     });
                     let horizon = x.horizon();
-                    let rows = std::mem::take(&mut rows);
-                    // A send fails only if the merger is gone (it panicked).
-                    let _ = to_merger.send(Ready {
-                        shard,
-                        rows,
-                        horizon,
-                    });
+                    send(&mut rows, true, horizon);
                 }
                 // The last rows, in order, in batches: they may be most of
                 // the shard's rows (spilled), too many to collect.
                 let stats = x.finish_packed(|r| {
-                    let start = r.start_us;
                     rows.push(r);
                     if rows.len() >= ROW_BATCH {
-                        let _ = to_merger.send(Ready {
-                            shard,
-                            rows: std::mem::take(&mut rows),
-                            horizon: start,
-                        });
+                        send(&mut rows, false, i64::MIN);
                     }
                 });
-                let _ = to_merger.send(Ready {
-                    shard,
-                    rows,
-                    horizon: i64::MAX,
-                });
+                send(&mut rows, true, i64::MAX);
                 stats
             }));
         }
         drop(to_merger);
         let mut batches: Vec<Vec<(Prepared, i64)>> =
-            (0..shards).map(|_| Vec::with_capacity(BATCH)).collect();
+            (0..shards).map(|_| Vec::with_capacity(round)).collect();
         let mut clock = i64::MIN;
+        let mut fed = 0usize;
         let profile = params.profile;
+        // Every shard gets a batch every ROUND packets of the input (an
+        // empty one too): a round is the same stretch of input on every
+        // shard, which is what makes the merged order independent of
+        // thread timing.
+        let send_round = |batches: &mut Vec<Vec<(Prepared, i64)>>, clock: i64| {
+            for (i, (tx, back)) in inputs.iter().enumerate() {
+                let spare = back
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(round));
+                let packets = std::mem::replace(&mut batches[i], spare);
+                let _ = tx.send(Batch {
+                    packets,
+                    end_clock: clock,
+                });
+            }
+        };
         let out = feed(&mut |p: &PacketRepr| {
             let ts = p.ts_ns;
             let p = Prepared::new(profile, p);
             let i = shard_of_prepared(profile, &p, shards);
             batches[i].push((p, clock));
             clock = clock.max(ts);
-            if batches[i].len() >= BATCH {
-                let (tx, back) = &inputs[i];
-                let spare = back
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-                let packets = std::mem::replace(&mut batches[i], spare);
-                let _ = tx.send(Batch {
-                    packets,
-                    end_clock: None,
-                });
+            fed += 1;
+            if fed == round {
+                fed = 0;
+                send_round(&mut batches, clock);
             }
         });
-        // Every shard learns where the input ended: the flows that time
-        // expires there are closed as they are with one thread.
-        for (i, packets) in batches.into_iter().enumerate() {
-            let end_clock = (clock != i64::MIN).then_some(clock);
-            let _ = inputs[i].0.send(Batch { packets, end_clock });
+        if fed > 0 {
+            send_round(&mut batches, clock);
         }
         drop(inputs);
         let mut total = FlowStats::default();
@@ -228,6 +251,12 @@ pub fn extract_sharded_packed<E>(
 
 /// Write rows once no shard can still produce an earlier one; at most about
 /// `budget` bytes of held rows in memory.
+///
+/// Messages are taken round by round: round k's rows of every shard, in
+/// shard order, then the rows every shard's round-k horizon has passed, in
+/// (start, key, shard, arrival) order. What is written when depends only on
+/// the input, never on which shard thread ran ahead, also for rows that
+/// arrive after their turn (input out of order by more than the slack).
 fn merge(
     shards: usize,
     budget: usize,
@@ -235,17 +264,13 @@ fn merge(
     rx: mpsc::Receiver<Ready>,
     mut emit: impl FnMut(PackedRecord),
 ) -> Result<(), FlowError> {
+    let mut waiting: Vec<VecDeque<Ready>> = (0..shards).map(|_| VecDeque::new()).collect();
+    let mut rounds_in = vec![0usize; shards];
     let mut horizons = vec![i64::MIN; shards];
     let mut held: SpillBuffer<(i64, FlowKey, usize, u64)> = SpillBuffer::new(budget);
     let mut seq = 0u64;
-    for m in rx {
-        for r in m.rows {
-            held.insert((r.start_us, r.key, m.shard, seq), r.row);
-            seq += 1;
-        }
-        horizons[m.shard] = m.horizon;
-        let h = horizons.iter().copied().min().unwrap_or(i64::MAX);
-        while held.first_key().is_some_and(|k| k.0 < h) {
+    let mut out = |held: &mut SpillBuffer<(i64, FlowKey, usize, u64)>, below: i64| {
+        while held.first_key().is_some_and(|k| k.0 < below) {
             let Some(((start_us, key, _, _), row)) = held.pop_first() else {
                 break;
             };
@@ -256,15 +281,41 @@ fn merge(
                 row,
             });
         }
+    };
+    for m in rx {
+        let s = m.shard;
+        rounds_in[s] += usize::from(m.round_end);
+        waiting[s].push_back(m);
+        while rounds_in.iter().all(|&n| n > 0) {
+            for (s, queue) in waiting.iter_mut().enumerate() {
+                while let Some(m) = queue.pop_front() {
+                    for r in m.rows {
+                        held.insert((r.start_us, r.key, s, seq), r.row);
+                        seq += 1;
+                    }
+                    if m.round_end {
+                        horizons[s] = m.horizon;
+                        break;
+                    }
+                }
+                rounds_in[s] -= 1;
+            }
+            out(
+                &mut held,
+                horizons.iter().copied().min().unwrap_or(i64::MAX),
+            );
+        }
     }
-    while let Some(((start_us, key, _, _), row)) = held.pop_first() {
-        emit(PackedRecord {
-            start_us,
-            key,
-            line,
-            row,
-        });
+    // Only after a shard failed (its error or panic is reported): the rest.
+    for queue in &mut waiting {
+        for m in queue.drain(..) {
+            for r in m.rows {
+                held.insert((r.start_us, r.key, m.shard, seq), r.row);
+                seq += 1;
+            }
+        }
     }
+    out(&mut held, i64::MAX);
     held.take_error().map_or(Ok(()), Err)
 }
 
