@@ -9,10 +9,10 @@
 //! `rows_out_of_order`, which each shard counts for its own rows.
 //!
 //! How: the calling thread feeds; it decodes each packet for the profile's
-//! table and derives its flow key once ([`Prepared`]), and sends it, with the
+//! table and derives its flow key once (`Prepared`), and sends it, with the
 //! input's capture time so far, to the shard of its flow (every packet of a
 //! flow lands in the same shard, so each shard is an ordinary extractor).
-//! The input goes out in rounds of [`ROUND`] packets: every shard gets one
+//! The input goes out in rounds of 8192 packets: every shard gets one
 //! batch per round (an empty one too) ending with the round's capture time,
 //! and batches come back empty for reuse. After each round a shard hands
 //! its final rows (as CSV lines with [`FlowParams::csv_rows`], so formatting
