@@ -149,34 +149,22 @@ fn plain_ipv4(meta: &RecordMeta, data: &[u8]) -> Option<PacketRepr> {
         Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
     };
     let (sport, dport) = (be16(l4, 0)?, be16(l4, 2)?);
-    let mut p = PacketRepr {
-        ts_ns: meta.ts_ns,
-        index: meta.index,
-        interface: meta.interface,
-        cap_len: meta.cap_len,
-        wire_len: meta.wire_len,
-        link_type: linktype::ETHERNET as u16,
-        vlan: None,
-        l3_offset: 14,
-        ip_version: 4,
-        src: IpAddr::V4(Ipv4Addr::from(word(ip, 12)?)),
-        dst: IpAddr::V4(Ipv4Addr::from(word(ip, 16)?)),
-        protocol,
-        ttl: ip[8],
-        ip_header_len: ihl as u16,
-        transport_header_len: 0,
-        payload_len: 0,
-        frame_payload_len: 0,
-        src_port: sport,
-        dst_port: dport,
-        tcp_flags: TcpFlags(0),
-        tcp_window: 0,
-        tcp_seq: 0,
-        tcp_ack: 0,
-        icmp_type: 0,
-        icmp_code: 0,
-        fragment: None,
-    };
+    let mut p = ip_repr(
+        meta,
+        14,
+        None,
+        IpPart {
+            version: 4,
+            src: IpAddr::V4(Ipv4Addr::from(word(ip, 12)?)),
+            dst: IpAddr::V4(Ipv4Addr::from(word(ip, 16)?)),
+            protocol,
+            ttl: ip[8],
+            header_len: ihl as u16,
+            fragment: None,
+        },
+    );
+    p.src_port = sport;
+    p.dst_port = dport;
     let thl = match protocol {
         ip_proto::TCP => {
             let thl = usize::from(*l4.get(12)? >> 4) * 4;
@@ -196,6 +184,40 @@ fn plain_ipv4(meta: &RecordMeta, data: &[u8]) -> Option<PacketRepr> {
     p.payload_len = (l4.len() - thl) as u32;
     p.frame_payload_len = (meta.cap_len as usize).saturating_sub(14 + ihl + thl) as u32;
     Some(p)
+}
+
+/// The IP layer of a packet, as both decode paths find it.
+struct IpPart {
+    version: u8,
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: u8,
+    ttl: u8,
+    header_len: u16,
+    fragment: Option<FragmentInfo>,
+}
+
+/// A packet of `meta` with its link and IP fields; the transport fields are
+/// zero until the transport header is read.
+fn ip_repr(meta: &RecordMeta, l3_offset: u16, vlan: Option<u16>, ip: IpPart) -> PacketRepr {
+    PacketRepr {
+        ts_ns: meta.ts_ns,
+        index: meta.index,
+        interface: meta.interface,
+        cap_len: meta.cap_len,
+        wire_len: meta.wire_len,
+        link_type: u16::try_from(meta.link_type).unwrap_or(u16::MAX),
+        vlan,
+        l3_offset,
+        ip_version: ip.version,
+        src: ip.src,
+        dst: ip.dst,
+        protocol: ip.protocol,
+        ttl: ip.ttl,
+        ip_header_len: ip.header_len,
+        fragment: ip.fragment,
+        ..PacketRepr::default()
+    }
 }
 
 /// [`decode`] through the general layer walk (every link type, VLAN,
@@ -541,34 +563,20 @@ fn ip(ctx: Ctx, meta: &RecordMeta, l3: L3<'_>) -> Result<PacketRepr, Drop> {
         )
     };
 
-    let mut repr = PacketRepr {
-        ts_ns: meta.ts_ns,
-        index: meta.index,
-        interface: meta.interface,
-        cap_len: meta.cap_len,
-        wire_len: meta.wire_len,
-        link_type: u16::try_from(meta.link_type).unwrap_or(u16::MAX),
-        vlan: l3.vlan,
-        l3_offset: u16::try_from(l3.offset).unwrap_or(u16::MAX),
-        ip_version,
-        src,
-        dst,
-        protocol: payload.ip_number.0,
-        ttl,
-        ip_header_len: u16::try_from(ip_header_len).unwrap_or(u16::MAX),
-        transport_header_len: 0,
-        payload_len: 0,
-        frame_payload_len: 0,
-        src_port: 0,
-        dst_port: 0,
-        tcp_flags: TcpFlags(0),
-        tcp_window: 0,
-        tcp_seq: 0,
-        tcp_ack: 0,
-        icmp_type: 0,
-        icmp_code: 0,
-        fragment,
-    };
+    let mut repr = ip_repr(
+        meta,
+        u16::try_from(l3.offset).unwrap_or(u16::MAX),
+        l3.vlan,
+        IpPart {
+            version: ip_version,
+            src,
+            dst,
+            protocol: payload.ip_number.0,
+            ttl,
+            header_len: u16::try_from(ip_header_len).unwrap_or(u16::MAX),
+            fragment,
+        },
+    );
     let thl = transport(ctx, &mut repr, &payload)?;
     repr.transport_header_len = u16::try_from(thl).unwrap_or(u16::MAX);
     repr.payload_len = u32::try_from(l4_len.saturating_sub(thl)).unwrap_or(u32::MAX);

@@ -92,6 +92,41 @@ pub struct PacketRepr {
     pub fragment: Option<FragmentInfo>,
 }
 
+/// All zero with unspecified IPv4 addresses: a base for struct update
+/// (`PacketRepr { src, dst, ..PacketRepr::default() }`), not a packet.
+impl Default for PacketRepr {
+    fn default() -> PacketRepr {
+        PacketRepr {
+            ts_ns: 0,
+            index: 0,
+            interface: 0,
+            cap_len: 0,
+            wire_len: 0,
+            link_type: 0,
+            vlan: None,
+            l3_offset: 0,
+            ip_version: 0,
+            src: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            dst: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            protocol: 0,
+            ttl: 0,
+            ip_header_len: 0,
+            transport_header_len: 0,
+            payload_len: 0,
+            frame_payload_len: 0,
+            src_port: 0,
+            dst_port: 0,
+            tcp_flags: TcpFlags(0),
+            tcp_window: 0,
+            tcp_seq: 0,
+            tcp_ack: 0,
+            icmp_type: 0,
+            icmp_code: 0,
+            fragment: None,
+        }
+    }
+}
+
 /// IP protocol numbers used across the crate.
 pub mod ip_proto {
     pub const ICMP: u8 = 1;

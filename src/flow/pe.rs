@@ -1048,40 +1048,8 @@ mod tests {
     const FIN_ACK: u8 = TcpFlags::FIN | TcpFlags::ACK;
     const RST_ACK: u8 = TcpFlags::RST | TcpFlags::ACK;
 
-    fn pkt(ts_us: i64, src: (&str, u16), dst: (&str, u16), proto: u8, payload: u32) -> PacketRepr {
-        PacketRepr {
-            ts_ns: ts_us * 1000,
-            index: 0,
-            interface: 0,
-            cap_len: 0,
-            wire_len: 0,
-            link_type: 1,
-            vlan: None,
-            l3_offset: 14,
-            ip_version: 4,
-            src: src.0.parse().unwrap(),
-            dst: dst.0.parse().unwrap(),
-            protocol: proto,
-            ttl: 64,
-            ip_header_len: 20,
-            transport_header_len: match proto {
-                6 => 20,
-                17 => 8,
-                _ => 8,
-            },
-            payload_len: payload,
-            frame_payload_len: payload,
-            src_port: src.1,
-            dst_port: dst.1,
-            tcp_flags: TcpFlags(0),
-            tcp_window: 0,
-            tcp_seq: 0,
-            tcp_ack: 0,
-            icmp_type: 0,
-            icmp_code: 0,
-            fragment: None,
-        }
-    }
+    // Decoded Ethernet/IPv4 packets: TCP header 20 bytes, UDP 8.
+    use crate::flow::testutil::pkt;
 
     /// TCP between A:40000 and B:80; `fwd` means A -> B.
     fn tcp(ts_us: i64, fwd: bool, flags: u8, payload: u32, window: u16) -> PacketRepr {

@@ -11,10 +11,6 @@ pub fn pkt(ts_us: i64, src: (&str, u16), dst: (&str, u16), proto: u8, payload: u
     let v6 = src.0.contains(':');
     PacketRepr {
         ts_ns: ts_us * 1000,
-        index: 0,
-        interface: 0,
-        cap_len: 0,
-        wire_len: 0,
         link_type: 1,
         vlan: None,
         l3_offset: 14,
@@ -29,13 +25,7 @@ pub fn pkt(ts_us: i64, src: (&str, u16), dst: (&str, u16), proto: u8, payload: u
         frame_payload_len: payload,
         src_port: src.1,
         dst_port: dst.1,
-        tcp_flags: TcpFlags(0),
-        tcp_window: 0,
-        tcp_seq: 0,
-        tcp_ack: 0,
-        icmp_type: 0,
-        icmp_code: 0,
-        fragment: None,
+        ..PacketRepr::default()
     }
 }
 

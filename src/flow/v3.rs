@@ -589,37 +589,8 @@ mod tests {
         s.parse().unwrap()
     }
 
-    /// A decoded Ethernet/IPv4 packet; TCP header 20 bytes, UDP 8.
-    fn pkt(ts_us: i64, src: (&str, u16), dst: (&str, u16), proto: u8, payload: u32) -> PacketRepr {
-        PacketRepr {
-            ts_ns: ts_us * 1000,
-            index: 0,
-            interface: 0,
-            cap_len: 0,
-            wire_len: 0,
-            link_type: 1,
-            vlan: None,
-            l3_offset: 14,
-            ip_version: 4,
-            src: ip(src.0),
-            dst: ip(dst.0),
-            protocol: proto,
-            ttl: 64,
-            ip_header_len: 20,
-            transport_header_len: if proto == 6 { 20 } else { 8 },
-            payload_len: payload,
-            frame_payload_len: payload,
-            src_port: src.1,
-            dst_port: dst.1,
-            tcp_flags: TcpFlags(0),
-            tcp_window: 0,
-            tcp_seq: 0,
-            tcp_ack: 0,
-            icmp_type: 0,
-            icmp_code: 0,
-            fragment: None,
-        }
-    }
+    // Decoded Ethernet/IPv4 packets: TCP header 20 bytes, UDP 8.
+    use crate::flow::testutil::pkt;
 
     fn tcp(ts_us: i64, fwd: bool, flags: u8, payload: u32, window: u16) -> PacketRepr {
         let (s, d) = if fwd {
