@@ -109,13 +109,18 @@ fn push_cell(c: Cell<'_>, line: &mut String) {
 /// A text cell: quoted (quotes doubled) only if it holds a comma, quote or
 /// line break.
 pub fn push_text(s: &str, out: &mut String) {
-    if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+    if needs_quotes(s) {
         out.push('"');
         out.push_str(&s.replace('"', "\"\""));
         out.push('"');
     } else {
         out.push_str(s);
     }
+}
+
+/// A text cell that must be quoted: it holds a comma, quote or line break.
+pub(crate) fn needs_quotes(s: &str) -> bool {
+    s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
 }
 
 /// The cells of one CSV line (RFC 4180 quoting, as [`push_text`] writes

@@ -513,9 +513,9 @@ impl FlowExtractor {
                 emit(r);
             };
             match &mut self.engine {
-                Engine::V3(t) => t.finish(&mut self.closed.packer, &mut merge, &mut self.stats),
-                Engine::Pe(t) => t.finish(&mut self.closed.packer, &mut merge, &mut self.stats),
-                Engine::Px(t) => t.finish(&mut self.closed.packer, &mut merge, &mut self.stats),
+                Engine::V3(t) => t.finish(&mut self.closed, &mut merge, &mut self.stats),
+                Engine::Pe(t) => t.finish(&mut self.closed, &mut merge, &mut self.stats),
+                Engine::Px(t) => t.finish(&mut self.closed, &mut merge, &mut self.stats),
             }
         }
         while let Some(((start_us, key, _), row)) = pending.pop_first() {

@@ -1003,7 +1003,7 @@ impl PeTable {
     /// creation) order; each flow is dropped as soon as its row is made.
     pub(crate) fn finish(
         &mut self,
-        packer: &mut Packer,
+        closed: &mut Closed,
         emit: &mut dyn FnMut(PackedRecord),
         stats: &mut FlowStats,
     ) {
@@ -1016,15 +1016,10 @@ impl PeTable {
             })
             .collect();
         open.sort_by_key(|f| (f.start, f.key, f.id));
-        let mut one = Closed {
-            rows: Vec::with_capacity(1),
-            packer: std::mem::take(packer),
-        };
         for f in open {
-            Self::close(&f, CloseReason::Eof, &mut one, stats);
-            one.rows.drain(..).for_each(&mut *emit);
+            Self::close(&f, CloseReason::Eof, closed, stats);
+            closed.rows.drain(..).for_each(&mut *emit);
         }
-        *packer = one.packer;
         self.by_start.clear();
     }
 }

@@ -32,7 +32,7 @@
 
 use super::key::{FlowKey, KeyMap, key_map};
 use super::pe::{Orientation, PeFlow, PePacket, RetransSet, TcpState};
-use super::record::{Closed, PackedRecord, Packer};
+use super::record::{Closed, PackedRecord};
 use super::v3::REORDER_SLACK_US;
 use super::{CloseReason, FlowStats};
 use crate::capture::{PacketRepr, TcpFlags};
@@ -304,7 +304,7 @@ impl PxTable {
     /// creation) order; each flow is dropped as soon as its row is made.
     pub(crate) fn finish(
         &mut self,
-        packer: &mut Packer,
+        closed: &mut Closed,
         emit: &mut dyn FnMut(PackedRecord),
         stats: &mut FlowStats,
     ) {
@@ -317,15 +317,10 @@ impl PxTable {
             })
             .collect();
         open.sort_by_key(|f| (f.start, f.key, f.id));
-        let mut one = Closed {
-            rows: Vec::with_capacity(1),
-            packer: std::mem::take(packer),
-        };
         for f in open {
-            Self::close(&f, CloseReason::Eof, &mut one, stats);
-            one.rows.drain(..).for_each(&mut *emit);
+            Self::close(&f, CloseReason::Eof, closed, stats);
+            closed.rows.drain(..).for_each(&mut *emit);
         }
-        *packer = one.packer;
         self.by_start.clear();
         self.deadlines.clear();
     }

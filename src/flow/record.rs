@@ -294,7 +294,7 @@ impl Packer {
 
 /// A text cell as CSV: quoted only if it holds a comma, quote or line break.
 pub(crate) fn push_csv_text(t: &str, out: &mut Vec<u8>) {
-    if t.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+    if super::csv::needs_quotes(t) {
         out.push(b'"');
         out.extend_from_slice(t.replace('"', "\"\"").as_bytes());
         out.push(b'"');

@@ -542,7 +542,7 @@ impl V3Table {
     /// creation) order; each flow is dropped as soon as its row is made.
     pub(crate) fn finish(
         &mut self,
-        packer: &mut Packer,
+        closed: &mut Closed,
         emit: &mut dyn FnMut(PackedRecord),
         stats: &mut FlowStats,
     ) {
@@ -555,15 +555,10 @@ impl V3Table {
             })
             .collect();
         open.sort_by_key(|f| (f.start, f.key, f.id));
-        let mut one = Closed {
-            rows: Vec::with_capacity(1),
-            packer: std::mem::take(packer),
-        };
         for f in open {
-            self.close(&f, CloseReason::Eof, &mut one, stats);
-            one.rows.drain(..).for_each(&mut *emit);
+            self.close(&f, CloseReason::Eof, closed, stats);
+            closed.rows.drain(..).for_each(&mut *emit);
         }
-        *packer = one.packer;
         self.by_start.clear();
     }
 }
