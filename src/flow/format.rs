@@ -21,20 +21,54 @@ pub fn java_double(x: f64, out: &mut String) {
     java_double_to(x, out);
 }
 
-/// [`java_double`] appended to bytes.
+/// [`java_double`] appended to bytes: the hot path of CSV rows, so the
+/// common cases (integral and plain-notation values) are written without
+/// the general layout code.
 pub fn java_double_bytes(x: f64, out: &mut Vec<u8>) {
+    let a = x.abs();
+    // Also false for NaN.
+    if (1e-3..1e7).contains(&a) {
+        // Integral below 1e7 (< 2^52): adding and removing 2^52 rounds to
+        // an integer, and gives `a` back exactly when it is one.
+        const TWO_52: f64 = 4_503_599_627_370_496.0;
+        if a >= 1.0 && (a + TWO_52) - TWO_52 == a {
+            if x < 0.0 {
+                out.push(b'-');
+            }
+            put_u64(out, a as u64);
+            out.extend_from_slice(b".0");
+            return;
+        }
+        let mut digits = zmij::Buffer::new();
+        let s = digits.format_finite(a);
+        if !may_tie(a, s) {
+            // In this range zmij writes Java's plain layout: `12.34`, `0.001234`.
+            if x < 0.0 {
+                out.push(b'-');
+            }
+            out.extend_from_slice(s.as_bytes());
+            return;
+        }
+    }
     java_double_to(x, out);
 }
 
-/// Text output for [`java_double`]: a `String` or bytes.
-trait Out {
+/// Text output of the formatters: a `String` or bytes (ASCII only).
+pub trait Out {
     fn put(&mut self, s: &str);
+    /// One ASCII byte.
+    fn put_byte(&mut self, b: u8);
     fn put_zeros(&mut self, n: usize);
 }
 
 impl Out for String {
     fn put(&mut self, s: &str) {
         self.push_str(s);
+    }
+
+    fn put_byte(&mut self, b: u8) {
+        debug_assert!(b.is_ascii());
+        self.push(char::from(b));
     }
 
     fn put_zeros(&mut self, n: usize) {
@@ -47,9 +81,42 @@ impl Out for Vec<u8> {
         self.extend_from_slice(s.as_bytes());
     }
 
+    fn put_byte(&mut self, b: u8) {
+        self.push(b);
+    }
+
     fn put_zeros(&mut self, n: usize) {
         self.resize(self.len() + n, b'0');
     }
+}
+
+/// Append `x` in decimal (one digit without the formatter).
+pub fn put_u64(out: &mut impl Out, x: u64) {
+    if x < 10 {
+        out.put_byte(b'0' + x as u8);
+    } else {
+        out.put(itoa::Buffer::new().format(x));
+    }
+}
+
+/// Append `x` in decimal (one digit without the formatter).
+pub fn put_i64(out: &mut impl Out, x: i64) {
+    if x < 0 {
+        out.put_byte(b'-');
+    }
+    put_u64(out, x.unsigned_abs());
+}
+
+/// Append a number below 1000 in decimal (an octet) without the formatter.
+fn put_small(out: &mut impl Out, x: u32) {
+    debug_assert!(x < 1000);
+    if x >= 100 {
+        out.put_byte(b'0' + (x / 100) as u8);
+    }
+    if x >= 10 {
+        out.put_byte(b'0' + (x / 10 % 10) as u8);
+    }
+    out.put_byte(b'0' + (x % 10) as u8);
 }
 
 fn java_double_to(x: f64, out: &mut impl Out) {
@@ -366,21 +433,25 @@ pub fn v3_timestamp(ts_us: i64, tz: TzOffset) -> String {
 }
 
 /// `{:02}` of a non-negative number below 100.
-fn push_2(s: &mut String, x: i64) {
+fn push_2(s: &mut impl Out, x: i64) {
     if (0..100).contains(&x) {
-        s.push(char::from(b'0' + (x / 10) as u8));
-        s.push(char::from(b'0' + (x % 10) as u8));
+        s.put_byte(b'0' + (x / 10) as u8);
+        s.put_byte(b'0' + (x % 10) as u8);
     } else {
-        let _ = write!(s, "{x:02}");
+        let mut t = StackBuf::default();
+        let _ = write!(t, "{x:02}");
+        s.put(t.as_str());
     }
 }
 
 /// `{:04}` of a year.
-fn push_year(s: &mut String, y: i64) {
+fn push_year(s: &mut impl Out, y: i64) {
     if (1000..10_000).contains(&y) {
-        s.push_str(itoa::Buffer::new().format(y));
+        put_i64(s, y);
     } else {
-        let _ = write!(s, "{y:04}");
+        let mut t = StackBuf::default();
+        let _ = write!(t, "{y:04}");
+        s.put(t.as_str());
     }
 }
 
@@ -394,21 +465,21 @@ pub fn pe_timestamp(ts_us: i64) -> String {
 }
 
 /// Append the [`pe_timestamp`] text.
-pub fn push_pe_timestamp(s: &mut String, ts_us: i64) {
+pub fn push_pe_timestamp(s: &mut impl Out, ts_us: i64) {
     let secs = ts_us.div_euclid(1_000_000);
     let frac = ts_us.rem_euclid(1_000_000);
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
     push_year(s, y);
-    s.push('-');
+    s.put_byte(b'-');
     push_2(s, i64::from(mo));
-    s.push('-');
+    s.put_byte(b'-');
     push_2(s, i64::from(d));
-    s.push(' ');
+    s.put_byte(b' ');
     push_2(s, sod / 3600);
-    s.push(':');
+    s.put_byte(b':');
     push_2(s, (sod / 60) % 60);
-    s.push(':');
+    s.put_byte(b':');
     push_2(s, sod % 60);
     if frac != 0 {
         let (digits, width) = if frac % 1000 == 0 {
@@ -416,28 +487,29 @@ pub fn push_pe_timestamp(s: &mut String, ts_us: i64) {
         } else {
             (frac, 6)
         };
-        s.push('.');
+        s.put_byte(b'.');
         let mut buf = itoa::Buffer::new();
         let text = buf.format(digits);
-        s.extend(std::iter::repeat_n('0', width - text.len()));
-        s.push_str(text);
+        s.put_zeros(width - text.len());
+        s.put(text);
     }
 }
 
 /// Append an address as `Display` writes it (IPv4 without the formatter).
-pub fn push_ip(s: &mut String, ip: IpAddr) {
+pub fn push_ip(s: &mut impl Out, ip: IpAddr) {
     match ip {
         IpAddr::V4(v) => {
-            let mut buf = itoa::Buffer::new();
-            for (i, o) in v.octets().into_iter().enumerate() {
-                if i > 0 {
-                    s.push('.');
-                }
-                s.push_str(buf.format(o));
+            let [a, b, c, d] = v.octets();
+            put_small(s, u32::from(a));
+            for o in [b, c, d] {
+                s.put_byte(b'.');
+                put_small(s, u32::from(o));
             }
         }
-        IpAddr::V6(_) => {
-            let _ = write!(s, "{ip}");
+        IpAddr::V6(v) => {
+            let mut t = StackBuf::default();
+            let _ = write!(t, "{v}");
+            s.put(t.as_str());
         }
     }
 }
@@ -457,22 +529,37 @@ pub fn flow_id(a: IpAddr, b: IpAddr, a_port: u16, b_port: u16, protocol: u8) -> 
 }
 
 /// Append the [`flow_id`] text.
-pub fn push_flow_id(s: &mut String, a: IpAddr, b: IpAddr, a_port: u16, b_port: u16, protocol: u8) {
-    let mut buf = itoa::Buffer::new();
+pub fn push_flow_id(
+    s: &mut impl Out,
+    a: IpAddr,
+    b: IpAddr,
+    a_port: u16,
+    b_port: u16,
+    protocol: u8,
+) {
     push_ip(s, a);
-    s.push('-');
+    s.put_byte(b'-');
     push_ip(s, b);
-    s.push('-');
-    s.push_str(buf.format(a_port));
-    s.push('-');
-    s.push_str(buf.format(b_port));
-    s.push('-');
-    s.push_str(buf.format(protocol));
+    s.put_byte(b'-');
+    put_u64(s, u64::from(a_port));
+    s.put_byte(b'-');
+    put_u64(s, u64::from(b_port));
+    s.put_byte(b'-');
+    put_small(s, u32::from(protocol));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`java_double_string`], checked against the byte path's fast cases.
+    fn java_double_both(x: f64) -> String {
+        let s = java_double_string(x);
+        let mut b = Vec::new();
+        java_double_bytes(x, &mut b);
+        assert_eq!(String::from_utf8(b).unwrap(), s, "bytes path of {x:e}");
+        s
+    }
 
     #[test]
     fn java_doubles_from_the_reference_csvs() {
@@ -490,7 +577,7 @@ mod tests {
             (1.0, "1.0"),
             (1.1111111111111112, "1.1111111111111112"),
         ] {
-            assert_eq!(java_double_string(x), s, "{x:?}");
+            assert_eq!(java_double_both(x), s, "{x:?}");
         }
     }
 
@@ -574,8 +661,8 @@ mod tests {
             467168781.0 / 4096.0,
             2.0f64.powi(60) + 2048.0,
         ] {
-            assert_eq!(java_double_string(x), java_double_via_fmt(x), "{x:e}");
-            assert_eq!(java_double_string(-x), java_double_via_fmt(-x), "{x:e}");
+            assert_eq!(java_double_both(x), java_double_via_fmt(x), "{x:e}");
+            assert_eq!(java_double_both(-x), java_double_via_fmt(-x), "{x:e}");
         }
     }
 
@@ -583,31 +670,31 @@ mod tests {
         #[test]
         fn digits_layout_matches_the_fmt_layout(bits in proptest::num::u64::ANY) {
             let x = f64::from_bits(bits);
-            proptest::prop_assert_eq!(java_double_string(x), java_double_via_fmt(x));
+            proptest::prop_assert_eq!(java_double_both(x), java_double_via_fmt(x));
         }
 
         #[test]
         fn digits_layout_matches_the_fmt_layout_on_ratios(n in 0u64..1_000_000_000, d in 1u64..100_000) {
             let x = n as f64 / d as f64;
-            proptest::prop_assert_eq!(java_double_string(x), java_double_via_fmt(x));
+            proptest::prop_assert_eq!(java_double_both(x), java_double_via_fmt(x));
             let y = x * 1e-6;
-            proptest::prop_assert_eq!(java_double_string(y), java_double_via_fmt(y));
+            proptest::prop_assert_eq!(java_double_both(y), java_double_via_fmt(y));
         }
 
         #[test]
         fn digits_layout_matches_the_fmt_layout_on_dyadic_values(m in 1u64..(1 << 53), j in 0i32..64) {
             // Exactly halfway cases live here: m / 2^j with short expansions.
             let x = m as f64 / 2f64.powi(j);
-            proptest::prop_assert_eq!(java_double_string(x), java_double_via_fmt(x));
+            proptest::prop_assert_eq!(java_double_both(x), java_double_via_fmt(x));
             let y = (m >> 20) as f64 * 2f64.powi(j);
-            proptest::prop_assert_eq!(java_double_string(y), java_double_via_fmt(y));
+            proptest::prop_assert_eq!(java_double_both(y), java_double_via_fmt(y));
         }
 
         #[test]
         fn java_doubles_round_trip_in_the_right_notation(bits in proptest::num::u64::ANY) {
             let x = f64::from_bits(bits);
             proptest::prop_assume!(x.is_finite());
-            let s = java_double_string(x);
+            let s = java_double_both(x);
             proptest::prop_assert_eq!(s.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{}", s);
             let sci = s.contains('E');
             let a = x.abs();
@@ -618,7 +705,7 @@ mod tests {
         #[test]
         fn java_doubles_of_integers_and_ratios(n in 0u64..100_000_000, d in 1u64..1000) {
             let x = n as f64 / d as f64;
-            let s = java_double_string(x);
+            let s = java_double_both(x);
             proptest::prop_assert_eq!(s.parse::<f64>().unwrap(), x, "{}", s);
         }
     }
@@ -626,17 +713,17 @@ mod tests {
     #[test]
     fn java_double_notation_boundaries() {
         // Java switches to E notation below 1e-3 and from 1e7 on.
-        assert_eq!(java_double_string(0.001), "0.001");
-        assert_eq!(java_double_string(0.0001), "1.0E-4");
-        assert_eq!(java_double_string(0.00012345), "1.2345E-4");
-        assert_eq!(java_double_string(9_999_999.0), "9999999.0");
-        assert_eq!(java_double_string(10_000_000.0), "1.0E7");
-        assert_eq!(java_double_string(123.0), "123.0");
-        assert_eq!(java_double_string(1e300), "1.0E300");
-        assert_eq!(java_double_string(-0.5), "-0.5");
-        assert_eq!(java_double_string(-0.0), "-0.0");
-        assert_eq!(java_double_string(f64::NEG_INFINITY), "-Infinity");
-        assert_eq!(java_double_string(0.012), "0.012");
+        assert_eq!(java_double_both(0.001), "0.001");
+        assert_eq!(java_double_both(0.0001), "1.0E-4");
+        assert_eq!(java_double_both(0.00012345), "1.2345E-4");
+        assert_eq!(java_double_both(9_999_999.0), "9999999.0");
+        assert_eq!(java_double_both(10_000_000.0), "1.0E7");
+        assert_eq!(java_double_both(123.0), "123.0");
+        assert_eq!(java_double_both(1e300), "1.0E300");
+        assert_eq!(java_double_both(-0.5), "-0.5");
+        assert_eq!(java_double_both(-0.0), "-0.0");
+        assert_eq!(java_double_both(f64::NEG_INFINITY), "-Infinity");
+        assert_eq!(java_double_both(0.012), "0.012");
     }
 
     #[test]
@@ -670,16 +757,27 @@ mod tests {
         for ip in [
             "0.0.0.0",
             "10.200.2.252",
+            "9.99.100.199",
             "255.255.255.255",
             "2001:db8::1",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
             "::ffff:1.2.3.4",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(ip_string(ip), ip.to_string());
+            let mut b = Vec::new();
+            push_ip(&mut b, ip);
+            assert_eq!(b, ip.to_string().into_bytes());
         }
         let (a, b): (IpAddr, IpAddr) =
             ("192.168.10.5".parse().unwrap(), "8.8.8.8".parse().unwrap());
-        assert_eq!(flow_id(a, b, 5000, 53, 17), format!("{a}-{b}-5000-53-17"));
+        for (pa, pb, proto) in [(5000, 53, 17), (0, 9, 0), (65535, 10, 255), (99, 100, 58)] {
+            let want = format!("{a}-{b}-{pa}-{pb}-{proto}");
+            assert_eq!(flow_id(a, b, pa, pb, proto), want);
+            let mut bytes = Vec::new();
+            push_flow_id(&mut bytes, a, b, pa, pb, proto);
+            assert_eq!(bytes, want.into_bytes());
+        }
     }
 
     proptest::proptest! {
@@ -706,6 +804,9 @@ mod tests {
                     want.push_str(&format!(".{frac:06}"));
                 }
             }
+            let mut bytes = Vec::new();
+            push_pe_timestamp(&mut bytes, ts);
+            proptest::prop_assert_eq!(String::from_utf8(bytes).unwrap(), want.clone());
             proptest::prop_assert_eq!(pe_timestamp(ts), want);
         }
     }

@@ -146,7 +146,6 @@ const TAG_TEXT32: u8 = 9;
 #[derive(Debug, Default)]
 pub(crate) struct Packer {
     b: Vec<u8>,
-    scratch: String,
     /// Write the CSV line instead of tagged cells.
     csv: bool,
     /// A cell was written (CSV: the next one needs a comma).
@@ -264,13 +263,39 @@ impl Packer {
         }
     }
 
-    /// A text cell that `write` writes.
-    pub(crate) fn text_with(&mut self, write: impl FnOnce(&mut String)) {
-        let mut s = std::mem::take(&mut self.scratch);
-        s.clear();
-        write(&mut s);
-        self.text(&s);
-        self.scratch = s;
+    /// A text cell that `write` writes: generated ASCII text (addresses,
+    /// times, flow ids) that never needs CSV quoting, written in place.
+    pub(crate) fn text_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let b = &mut self.b;
+        if self.csv {
+            if self.started {
+                b.push(b',');
+            }
+            self.started = true;
+            let start = b.len();
+            write(b);
+            debug_assert!(b[start..].is_ascii());
+            debug_assert!(
+                !b[start..]
+                    .iter()
+                    .any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'))
+            );
+            return;
+        }
+        b.push(TAG_TEXT8);
+        let at = b.len();
+        b.push(0);
+        write(b);
+        debug_assert!(b[at + 1..].is_ascii());
+        let n = b.len() - at - 1;
+        match u8::try_from(n) {
+            Ok(n) => b[at] = n,
+            Err(_) => {
+                // Longer than any generated cell; kept exact all the same.
+                b[at - 1] = TAG_TEXT32;
+                b.splice(at..=at, (n as u32).to_le_bytes());
+            }
+        }
     }
 
     /// The row so far; the packer is empty again.
@@ -655,6 +680,47 @@ mod tests {
             .chain([Value::Float(0.0), Value::Float(0.0)])
             .collect();
         assert_eq!(PackedRow::pack(small).as_bytes().len(), 1 + 10 * 2 + 2);
+    }
+
+    #[test]
+    fn texts_written_in_place_pack_as_text_cells() {
+        let key = FlowKey::canonical(
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+            1,
+            2,
+            6,
+        );
+        let texts = [
+            "",
+            "10.0.0.1",
+            &"a".repeat(255),
+            &"b".repeat(256),
+            &"c".repeat(70_000),
+        ];
+        for csv in [false, true] {
+            let new = || {
+                if csv {
+                    super::Packer::csv()
+                } else {
+                    super::Packer::new(8)
+                }
+            };
+            let (mut by_text, mut in_place) = (new(), new());
+            for t in texts {
+                by_text.text(t);
+                by_text.int(7);
+                in_place.text_with(|b| b.extend_from_slice(t.as_bytes()));
+                in_place.int(7);
+            }
+            let (a, b) = (by_text.record(1, key), in_place.record(1, key));
+            assert_eq!(a.row.as_bytes(), b.row.as_bytes(), "csv {csv}");
+            let cells = b.unpack().values;
+            assert_eq!(cells.len(), 2 * texts.len());
+            for (i, t) in texts.iter().enumerate() {
+                assert_eq!(cells[2 * i], Value::Text(t.to_string()));
+            }
+        }
     }
 
     #[test]
