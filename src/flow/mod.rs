@@ -203,7 +203,7 @@ pub struct FlowParams {
     pub reorder_slack_us: i64,
     /// Memory (bytes of packed rows) for the rows closed but not yet final in
     /// output order; beyond it they go to sorted runs in temporary files
-    /// ([`spill`]). A sharded run shares it among its shards and merger.
+    /// ([`spill`]). A sharded run gives it to its merger (its shards hold no rows).
     /// Output does not depend on it. `usize::MAX`: never spill.
     pub spill_bytes: usize,
     /// Rows leave as their CSV lines ([`PackedRecord`]), formatted on the
@@ -281,6 +281,9 @@ pub struct FlowExtractor {
     seq: u64,
     /// (start, key) of the last row handed out.
     last_out: Option<(i64, FlowKey)>,
+    /// Hold closed rows until final in output order (`false`: a shard of a
+    /// sharded run, whose merger does that, takes them as they close).
+    sort: bool,
 }
 
 impl FlowExtractor {
@@ -324,7 +327,15 @@ impl FlowExtractor {
             pending: SpillBuffer::new(params.spill_bytes),
             seq: 0,
             last_out: None,
+            sort: true,
         })
+    }
+
+    /// An extractor that hands rows out as they close, in closing order
+    /// ([`FlowExtractor::take_closed`]), for a merger that sorts them.
+    pub(crate) fn unsorted(mut self) -> FlowExtractor {
+        self.sort = false;
+        self
     }
 
     pub fn profile(&self) -> Profile {
@@ -407,6 +418,9 @@ impl FlowExtractor {
     }
 
     fn stash(&mut self) {
+        if !self.sort {
+            return;
+        }
         for r in self.closed.rows.drain(..) {
             self.pending.insert((r.start_us, r.key, self.seq), r.row);
             self.seq += 1;
@@ -449,6 +463,29 @@ impl FlowExtractor {
                 row,
             });
         }
+    }
+
+    /// An [`FlowExtractor::unsorted`] extractor's rows closed since the last
+    /// call, in closing order (rows tie on (start, key) only within one
+    /// table, where they keep this order).
+    pub(crate) fn take_closed(&mut self, out: impl FnMut(PackedRecord)) {
+        debug_assert!(!self.sort);
+        self.closed.rows.drain(..).for_each(out);
+    }
+
+    /// End of input for an [`FlowExtractor::unsorted`] extractor: the rows
+    /// closed before, then the open flows' rows in (start, key, creation)
+    /// order, and the counters.
+    pub(crate) fn finish_unsorted(mut self, mut emit: impl FnMut(PackedRecord)) -> FlowStats {
+        debug_assert!(!self.sort);
+        self.closed.rows.drain(..).for_each(&mut emit);
+        match &mut self.engine {
+            Engine::V3(t) => t.finish(&mut self.closed, &mut emit, &mut self.stats),
+            Engine::Pe(t) => t.finish(&mut self.closed, &mut emit, &mut self.stats),
+            Engine::Px(t) => t.finish(&mut self.closed, &mut emit, &mut self.stats),
+        }
+        self.closed.rows.drain(..).for_each(&mut emit);
+        self.stats
     }
 
     /// End of input: every remaining row, in order, and the counters.

@@ -6,32 +6,31 @@
 //! pipeline), a function that feeds packets in file order and a row sink;
 //! gives the same rows, in the same order, with the same counters, as one
 //! [`FlowExtractor`] fed the same packets (tested), except
-//! `rows_out_of_order`, which each shard counts for its own rows.
+//! `rows_out_of_order`, which counts the merged output's rows that sort
+//! before the row written just before them.
 //!
 //! How: the calling thread feeds; it decodes each packet for the profile's
 //! table and derives its flow key once (`Prepared`), and sends it, with the
 //! input's capture time so far, to the shard of its flow (every packet of a
-//! flow lands in the same shard, so each shard is an ordinary extractor).
+//! flow lands in the same shard, so each shard is an ordinary flow table).
 //! The input goes out in rounds of 8192 packets: every shard gets one
 //! batch per round (an empty one too) ending with the round's capture time,
 //! and batches come back empty for reuse. After each round a shard hands
-//! its final rows (as CSV lines with [`FlowParams::csv_rows`], so formatting
-//! is spread over the shards) and its horizon to a merger thread. The merger
-//! takes round k of every shard, in shard order, then writes the rows every
-//! shard's round-k horizon has passed, in (start, key, shard, arrival)
-//! order: what is written when depends only on the input, never on which
-//! thread ran ahead, also for rows that come after their turn in an input
-//! out of order by more than the reorder slack (tested: 1, 2 and 3 shards
-//! give the same rows). Rows tie on (start, key) only within one shard,
-//! where they keep their order.
+//! the rows it closed, in closing order (as CSV lines with
+//! [`FlowParams::csv_rows`], so formatting is spread over the shards), and
+//! its horizon (no later row of it starts earlier) to a merger thread. The
+//! merger takes round k of every shard, in shard order, then writes the
+//! rows every shard's round-k horizon has passed, in (start, key, shard,
+//! arrival) order: what is written when depends only on the input, never on
+//! which thread ran ahead, also for rows that come after their turn in an
+//! input out of order by more than the reorder slack (tested: 1, 2 and 3
+//! shards give the same rows). Rows tie on (start, key) only within one
+//! shard, where they keep their order.
 //!
-//! Memory: the shards and the merger each hold their waiting rows in a
-//! [`super::spill::SpillBuffer`] with an equal share of
-//! [`FlowParams::spill_bytes`]; a shard sends its final rows in batches of
-//! at most [`ROW_BATCH`] (a long-lived flow that ends, and the end of the
-//! input, make many final at once), each with the start of its last row as
-//! horizon (a shard's rows come out in order), so that the merger can write
-//! them as they come.
+//! Memory: only the merger holds waiting rows, in a
+//! [`super::spill::SpillBuffer`] with all of [`FlowParams::spill_bytes`]
+//! (each row is sorted once); a shard sends its rows in batches of at most
+//! [`ROW_BATCH`] (the end of the input closes every open flow at once).
 
 use super::key::FixedState;
 use super::spill::SpillBuffer;
@@ -118,18 +117,15 @@ pub(crate) fn extract_in_rounds<E>(
 ) -> Result<(E, FlowStats), FlowError> {
     let shards = shards.max(1);
     let round = round.max(1);
-    // The shards and the merger share the memory budget.
-    let share = match params.spill_bytes {
-        usize::MAX => usize::MAX,
-        b => b / (shards + 1),
-    };
+    // Shards hold no rows: the merger has the whole memory budget.
+    let budget = params.spill_bytes;
     let extractors = (0..shards)
-        .map(|_| FlowExtractor::with_params(params.with_spill_bytes(share)))
+        .map(|_| FlowExtractor::with_params(params).map(FlowExtractor::unsorted))
         .collect::<Result<Vec<_>, _>>()?;
     let (to_merger, merger_rx) = mpsc::sync_channel::<Ready>(4 * shards);
     std::thread::scope(|scope| {
         let line = params.csv_rows;
-        let merger = scope.spawn(move || merge(shards, share, line, merger_rx, emit));
+        let merger = scope.spawn(move || merge(shards, budget, line, merger_rx, emit));
         let mut inputs = Vec::with_capacity(shards);
         let mut workers = Vec::with_capacity(shards);
         for (shard, mut x) in extractors.into_iter().enumerate() {
@@ -149,7 +145,7 @@ pub(crate) fn extract_in_rounds<E>(
                     // A send fails only if the merger is gone (it panicked).
                     let _ = to_merger.send(Ready {
                         shard,
-                        rows: std::mem::take(rows),
+                        rows: std::mem::replace(rows, Vec::with_capacity(ROW_BATCH)),
                         round_end,
                         horizon,
                     });
@@ -165,7 +161,7 @@ pub(crate) fn extract_in_rounds<E>(
                     if batch.end_clock != i64::MIN {
                         x.tick(batch.end_clock);
                     }
-                    x.take_ready_packed(|r| {
+                    x.take_closed(|r| {
                         rows.push(r);
                         if rows.len() >= ROW_BATCH {
                             send(&mut rows, false, i64::MIN);
@@ -174,9 +170,8 @@ pub(crate) fn extract_in_rounds<E>(
                     let horizon = x.horizon();
                     send(&mut rows, true, horizon);
                 }
-                // The last rows, in order, in batches: they may be most of
-                // the shard's rows (spilled), too many to collect.
-                let stats = x.finish_packed(|r| {
+                // The open flows' rows, in batches: they may be many.
+                let stats = x.finish_unsorted(|r| {
                     rows.push(r);
                     if rows.len() >= ROW_BATCH {
                         send(&mut rows, false, i64::MIN);
@@ -228,15 +223,12 @@ pub(crate) fn extract_in_rounds<E>(
         let mut error = None;
         for w in workers {
             match w.join() {
-                Ok(Ok(stats)) => total.merge(&stats),
-                Ok(Err(e)) => {
-                    error.get_or_insert(e);
-                }
+                Ok(stats) => total.merge(&stats),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
         match merger.join() {
-            Ok(Ok(())) => {}
+            Ok(Ok(late)) => total.rows_out_of_order += late,
             Ok(Err(e)) => {
                 error.get_or_insert(e);
             }
@@ -263,17 +255,23 @@ fn merge(
     line: bool,
     rx: mpsc::Receiver<Ready>,
     mut emit: impl FnMut(PackedRecord),
-) -> Result<(), FlowError> {
+) -> Result<u64, FlowError> {
     let mut waiting: Vec<VecDeque<Ready>> = (0..shards).map(|_| VecDeque::new()).collect();
     let mut rounds_in = vec![0usize; shards];
     let mut horizons = vec![i64::MIN; shards];
     let mut held: SpillBuffer<(i64, FlowKey, usize, u64)> = SpillBuffer::new(budget);
     let mut seq = 0u64;
+    let mut last: Option<(i64, FlowKey)> = None;
+    let mut late = 0u64;
     let mut out = |held: &mut SpillBuffer<(i64, FlowKey, usize, u64)>, below: i64| {
         while held.first_key().is_some_and(|k| k.0 < below) {
             let Some(((start_us, key, _, _), row)) = held.pop_first() else {
                 break;
             };
+            if last.is_some_and(|l| (start_us, key) < l) {
+                late += 1;
+            }
+            last = Some((start_us, key));
             emit(PackedRecord {
                 start_us,
                 key,
@@ -316,7 +314,7 @@ fn merge(
         }
     }
     out(&mut held, i64::MAX);
-    held.take_error().map_or(Ok(()), Err)
+    held.take_error().map_or(Ok(late), Err)
 }
 
 #[cfg(test)]
