@@ -296,7 +296,19 @@ const RETRANS_FEW: usize = 32;
 #[derive(Debug, Clone, Default)]
 pub(super) struct RetransSet {
     few: Vec<RetransKey>,
+    /// A bit per [`RetransKey::bit`] of the tuples in `few`: most packets
+    /// are no retransmission, and their bit is clear, so `few` is searched
+    /// only when it may hold the tuple.
+    few_bits: u128,
     many: HashSet<RetransKey, FixedState>,
+}
+
+impl RetransKey {
+    /// One of 128 bits, from a multiplicative hash of the tuple.
+    fn bit(&self) -> u128 {
+        let x = self.seq_ack ^ self.payload_window.rotate_left(29) ^ u64::from(self.from_b);
+        1 << (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 57)
+    }
 }
 
 impl RetransSet {
@@ -304,9 +316,13 @@ impl RetransSet {
         self.few.len() + self.many.len()
     }
 
+    fn few_contains(&self, k: &RetransKey) -> bool {
+        self.few_bits & k.bit() != 0 && self.few.contains(k)
+    }
+
     fn contains(&self, k: &RetransKey) -> bool {
         if self.many.is_empty() {
-            self.few.contains(k)
+            self.few_contains(k)
         } else {
             self.many.contains(k)
         }
@@ -315,10 +331,11 @@ impl RetransSet {
     /// True when `k` was not yet remembered.
     fn insert(&mut self, k: RetransKey) -> bool {
         if self.many.is_empty() {
-            if self.few.contains(&k) {
+            if self.few_contains(&k) {
                 return false;
             }
             if self.few.len() < RETRANS_FEW {
+                self.few_bits |= k.bit();
                 if self.few.capacity() == 0 {
                     self.few.reserve_exact(RETRANS_FEW / 2);
                 }
@@ -328,6 +345,7 @@ impl RetransSet {
             self.many.reserve(2 * RETRANS_FEW);
             self.many.extend(self.few.drain(..));
             self.few = Vec::new();
+            self.few_bits = 0;
         }
         self.many.insert(k)
     }
@@ -1237,6 +1255,26 @@ mod tests {
         assert_eq!(i(r, "Fwd TCP Retrans. Count"), 1);
         assert_eq!(i(r, "Bwd TCP Retrans. Count"), 0);
         assert_eq!(i(r, "Total TCP Retrans. Count"), 1);
+    }
+
+    proptest::proptest! {
+        /// The retransmission memory answers like a plain set, before and
+        /// after it outgrows its short vector (few distinct values, so that
+        /// tuples repeat).
+        #[test]
+        fn retransmission_memory_is_a_set(
+            keys in proptest::collection::vec((0u64..6, 0u64..12, proptest::bool::ANY), 0..120)
+        ) {
+            let mut set = RetransSet::default();
+            let mut want = std::collections::HashSet::new();
+            for (seq_ack, payload_window, from_b) in keys {
+                let k = RetransKey { seq_ack, payload_window: payload_window << 32, from_b };
+                proptest::prop_assert_eq!(set.contains(&k), want.contains(&k));
+                proptest::prop_assert_eq!(set.insert(k), want.insert(k));
+                proptest::prop_assert!(set.contains(&k));
+                proptest::prop_assert_eq!(set.len(), want.len());
+            }
+        }
     }
 
     #[test]

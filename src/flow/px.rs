@@ -236,7 +236,20 @@ impl PxTable {
 
     /// Close (idle) or cut (active) every flow whose deadline the clock passed;
     /// drop continuations idle for longer than the idle timeout.
+    #[inline]
     fn expire(&mut self, out: &mut Closed, stats: &mut FlowStats) {
+        // Most packets expire nothing: one comparison, no call.
+        if self
+            .deadlines
+            .peek()
+            .is_some_and(|Reverse((deadline, _, _))| *deadline < self.clock)
+        {
+            self.expire_due(out, stats);
+        }
+    }
+
+    #[inline(never)]
+    fn expire_due(&mut self, out: &mut Closed, stats: &mut FlowStats) {
         while let Some(Reverse((deadline, id, key))) = self.deadlines.peek().copied() {
             if deadline >= self.clock {
                 break;
