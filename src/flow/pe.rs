@@ -1266,7 +1266,7 @@ mod tests {
             keys in proptest::collection::vec((0u64..6, 0u64..12, proptest::bool::ANY), 0..120)
         ) {
             let mut set = RetransSet::default();
-            let mut want = std::collections::HashSet::new();
+            let mut want = HashSet::new();
             for (seq_ack, payload_window, from_b) in keys {
                 let k = RetransKey { seq_ack, payload_window: payload_window << 32, from_b };
                 proptest::prop_assert_eq!(set.contains(&k), want.contains(&k));
