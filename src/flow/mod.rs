@@ -417,10 +417,14 @@ impl FlowExtractor {
         self.stash();
     }
 
+    #[inline]
     fn stash(&mut self) {
-        if !self.sort {
-            return;
+        if self.sort && !self.closed.rows.is_empty() {
+            self.stash_closed();
         }
+    }
+
+    fn stash_closed(&mut self) {
         for r in self.closed.rows.drain(..) {
             self.pending.insert((r.start_us, r.key, self.seq), r.row);
             self.seq += 1;

@@ -516,27 +516,18 @@ impl PeFlow {
     }
 
     fn count_flags(&mut self, p: &PePacket) {
+        // Without branches: flags vary from packet to packet.
         for (n, flag) in self.flags.iter_mut().zip(FLAG_ORDER) {
-            if p.has(flag) {
-                *n += 1;
-            }
+            *n += i64::from(p.has(flag));
         }
     }
 
     fn count_direction_flags(&mut self, p: &PePacket, d: usize) {
-        if p.payload >= 1 {
-            self.act_data[d] += 1;
-        }
-        for (counter, flag) in [
-            (&mut self.psh, TcpFlags::PSH),
-            (&mut self.urg, TcpFlags::URG),
-            (&mut self.fin, TcpFlags::FIN),
-            (&mut self.rst, TcpFlags::RST),
-        ] {
-            if p.has(flag) {
-                counter[d] += 1;
-            }
-        }
+        self.act_data[d] += i64::from(p.payload >= 1);
+        self.psh[d] += i64::from(p.has(TcpFlags::PSH));
+        self.urg[d] += i64::from(p.has(TcpFlags::URG));
+        self.fin[d] += i64::from(p.has(TcpFlags::FIN));
+        self.rst[d] += i64::from(p.has(TcpFlags::RST));
     }
 
     fn update_subflows(&mut self, ts: i64) {

@@ -129,7 +129,7 @@ pub(crate) fn extract_in_rounds<E>(
         let mut inputs = Vec::with_capacity(shards);
         let mut workers = Vec::with_capacity(shards);
         for (shard, mut x) in extractors.into_iter().enumerate() {
-            let (tx, rx) = mpsc::sync_channel::<Batch>(4);
+            let (tx, rx) = mpsc::sync_channel::<Batch>(2);
             // Emptied batches go back to the feeder for reuse: allocated on
             // one thread and freed on another, they kept the allocator
             // taking fresh pages, which the kernel zeroed (a third of the
@@ -182,8 +182,11 @@ pub(crate) fn extract_in_rounds<E>(
             }));
         }
         drop(to_merger);
+        // A shard's share of a round, and some room: batches are reused, and
+        // one that needs more grows once.
+        let capacity = round / shards + round / 8;
         let mut batches: Vec<Vec<(Prepared, i64)>> =
-            (0..shards).map(|_| Vec::with_capacity(round)).collect();
+            (0..shards).map(|_| Vec::with_capacity(capacity)).collect();
         let mut clock = i64::MIN;
         let mut fed = 0usize;
         let profile = params.profile;
@@ -195,7 +198,7 @@ pub(crate) fn extract_in_rounds<E>(
             for (i, (tx, back)) in inputs.iter().enumerate() {
                 let spare = back
                     .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(round));
+                    .unwrap_or_else(|_| Vec::with_capacity(capacity));
                 let packets = std::mem::replace(&mut batches[i], spare);
                 let _ = tx.send(Batch {
                     packets,
