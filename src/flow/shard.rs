@@ -60,8 +60,11 @@ fn shard_of_prepared(profile: Profile, p: &Prepared, shards: usize) -> usize {
     let Some(key) = p.shard_key(profile) else {
         return 0;
     };
-    // A fixed-seed hash: the same shard on every run and machine.
-    (FixedState::default().hash_one(key) % shards.max(1) as u64) as usize
+    // A fixed-seed hash: the same shard on every run and machine. Its high
+    // half picks the shard (multiply-shift, no division), so the low bits
+    // a shard's own hash table uses stay evenly spread.
+    let h = FixedState::default().hash_one(key) >> 32;
+    ((h * shards.max(1) as u64) >> 32) as usize
 }
 
 /// Packets for a shard in one round, each with the input's capture time
