@@ -21,35 +21,8 @@ pub fn java_double(x: f64, out: &mut String) {
     java_double_to(x, out);
 }
 
-/// [`java_double`] appended to bytes: the hot path of CSV rows, so the
-/// common cases (integral and plain-notation values) are written without
-/// the general layout code.
+/// [`java_double`] appended to bytes.
 pub fn java_double_bytes(x: f64, out: &mut Vec<u8>) {
-    let a = x.abs();
-    // Also false for NaN.
-    if (1e-3..1e7).contains(&a) {
-        // Integral below 1e7 (< 2^52): adding and removing 2^52 rounds to
-        // an integer, and gives `a` back exactly when it is one.
-        const TWO_52: f64 = 4_503_599_627_370_496.0;
-        if a >= 1.0 && (a + TWO_52) - TWO_52 == a {
-            if x < 0.0 {
-                out.push(b'-');
-            }
-            put_u64(out, a as u64);
-            out.extend_from_slice(b".0");
-            return;
-        }
-        let mut digits = zmij::Buffer::new();
-        let s = digits.format_finite(a);
-        if !may_tie(a, s) {
-            // In this range zmij writes Java's plain layout: `12.34`, `0.001234`.
-            if x < 0.0 {
-                out.push(b'-');
-            }
-            out.extend_from_slice(s.as_bytes());
-            return;
-        }
-    }
     java_double_to(x, out);
 }
 
@@ -120,6 +93,38 @@ fn put_small(out: &mut impl Out, x: u32) {
 }
 
 fn java_double_to(x: f64, out: &mut impl Out) {
+    let a = x.abs();
+    // The common cases first (CSV rows are made of them): plain notation.
+    // Also false for NaN.
+    if (1e-3..1e7).contains(&a) {
+        // Integral below 1e7 (< 2^52): adding and removing 2^52 rounds to
+        // an integer, and gives `a` back exactly when it is one.
+        const TWO_52: f64 = 4_503_599_627_370_496.0;
+        if a >= 1.0 && (a + TWO_52) - TWO_52 == a {
+            if x < 0.0 {
+                out.put_byte(b'-');
+            }
+            put_u64(out, a as u64);
+            out.put(".0");
+            return;
+        }
+        let mut digits = zmij::Buffer::new();
+        let s = digits.format_finite(a);
+        if !may_tie(a, s) {
+            // In this range zmij writes Java's plain layout: `12.34`, `0.001234`.
+            if x < 0.0 {
+                out.put_byte(b'-');
+            }
+            out.put(s);
+            return;
+        }
+    }
+    java_double_laid_out(x, out);
+}
+
+/// [`java_double`] of the rest: NaN, infinities, zeros, scientific
+/// notation, and ties (digits laid out again).
+fn java_double_laid_out(x: f64, out: &mut impl Out) {
     if x.is_nan() {
         out.put("NaN");
         return;
@@ -136,23 +141,11 @@ fn java_double_to(x: f64, out: &mut impl Out) {
         out.put("0.0");
         return;
     }
-    // Fast path: integral values in plain notation (`714.0`, `40960.0`).
-    if (1.0..1e7).contains(&a) && (a as u64) as f64 == a {
-        out.put(itoa::Buffer::new().format(a as u64));
-        out.put(".0");
-        return;
-    }
     // zmij gives ryu's digits (shortest, closest, ties to even) about twice
     // as fast; only its exponent is written `e+16` where ryu writes `e16`.
     let mut digits_buf = zmij::Buffer::new();
     let s = digits_buf.format_finite(a);
-    let plain = (1e-3..1e7).contains(&a);
     let tie = may_tie(a, s);
-    if plain && !tie {
-        // In this range zmij writes Java's plain layout: `12.34`, `0.001234`.
-        out.put(s);
-        return;
-    }
     let (digits, exp) = if tie {
         // Two shortest candidates equally close: zmij keeps the even one,
         // Rust's formatter (and so our reference output) rounds half up.

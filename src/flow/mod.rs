@@ -459,7 +459,11 @@ impl FlowExtractor {
             let Some(((start_us, key, _), row)) = self.pending.pop_first() else {
                 break;
             };
-            note_order(&mut self.last_out, &mut self.stats, (start_us, key));
+            note_order(
+                &mut self.last_out,
+                &mut self.stats.rows_out_of_order,
+                (start_us, key),
+            );
             out(PackedRecord {
                 start_us,
                 key,
@@ -483,13 +487,19 @@ impl FlowExtractor {
     pub(crate) fn finish_unsorted(mut self, mut emit: impl FnMut(PackedRecord)) -> FlowStats {
         debug_assert!(!self.sort);
         self.closed.rows.drain(..).for_each(&mut emit);
-        match &mut self.engine {
-            Engine::V3(t) => t.finish(&mut self.closed, &mut emit, &mut self.stats),
-            Engine::Pe(t) => t.finish(&mut self.closed, &mut emit, &mut self.stats),
-            Engine::Px(t) => t.finish(&mut self.closed, &mut emit, &mut self.stats),
-        }
+        self.finish_tables(&mut emit);
         self.closed.rows.drain(..).for_each(&mut emit);
         self.stats
+    }
+
+    /// End of input for the flow table: its open flows' rows, in (start,
+    /// key, creation) order, to `emit`.
+    fn finish_tables(&mut self, emit: &mut dyn FnMut(PackedRecord)) {
+        match &mut self.engine {
+            Engine::V3(t) => t.finish(&mut self.closed, emit, &mut self.stats),
+            Engine::Pe(t) => t.finish(&mut self.closed, emit, &mut self.stats),
+            Engine::Px(t) => t.finish(&mut self.closed, emit, &mut self.stats),
+        }
     }
 
     /// End of input: every remaining row, in order, and the counters.
@@ -528,9 +538,7 @@ impl FlowExtractor {
         let mut last_out = self.last_out;
         let mut late_rows = 0;
         let mut emit = |r: PackedRecord| {
-            let mut s = FlowStats::default();
-            note_order(&mut last_out, &mut s, (r.start_us, r.key));
-            late_rows += s.rows_out_of_order;
+            note_order(&mut last_out, &mut late_rows, (r.start_us, r.key));
             emit(r);
         };
         {
@@ -553,11 +561,7 @@ impl FlowExtractor {
                 }
                 emit(r);
             };
-            match &mut self.engine {
-                Engine::V3(t) => t.finish(&mut self.closed, &mut merge, &mut self.stats),
-                Engine::Pe(t) => t.finish(&mut self.closed, &mut merge, &mut self.stats),
-                Engine::Px(t) => t.finish(&mut self.closed, &mut merge, &mut self.stats),
-            }
+            self.finish_tables(&mut merge);
         }
         while let Some(((start_us, key, _), row)) = pending.pop_first() {
             emit(PackedRecord {
@@ -620,10 +624,11 @@ impl Prepared {
     }
 }
 
-/// Count row `k` (start, key) if it sorts before the previous row handed out.
-fn note_order(last: &mut Option<(i64, FlowKey)>, stats: &mut FlowStats, k: (i64, FlowKey)) {
+/// Count row `k` (start, key) in `late` if it sorts before the previous row
+/// handed out.
+pub(crate) fn note_order(last: &mut Option<(i64, FlowKey)>, late: &mut u64, k: (i64, FlowKey)) {
     if last.is_some_and(|l| k < l) {
-        stats.rows_out_of_order += 1;
+        *late += 1;
     }
     *last = Some(k);
 }

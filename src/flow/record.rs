@@ -266,22 +266,16 @@ impl Packer {
     /// A text cell that `write` writes: generated ASCII text (addresses,
     /// times, flow ids) that never needs CSV quoting, written in place.
     pub(crate) fn text_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
-        let b = &mut self.b;
         if self.csv {
-            if self.started {
-                b.push(b',');
-            }
-            self.started = true;
-            let start = b.len();
-            write(b);
-            debug_assert!(b[start..].is_ascii());
+            self.separate();
+            let start = self.b.len();
+            write(&mut self.b);
             debug_assert!(
-                !b[start..]
-                    .iter()
-                    .any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'))
+                std::str::from_utf8(&self.b[start..]).is_ok_and(|t| !super::csv::needs_quotes(t))
             );
             return;
         }
+        let b = &mut self.b;
         b.push(TAG_TEXT8);
         let at = b.len();
         b.push(0);

@@ -274,10 +274,7 @@ fn merge(
             let Some(((start_us, key, _, _), row)) = held.pop_first() else {
                 break;
             };
-            if last.is_some_and(|l| (start_us, key) < l) {
-                late += 1;
-            }
-            last = Some((start_us, key));
+            super::note_order(&mut last, &mut late, (start_us, key));
             emit(PackedRecord {
                 start_us,
                 key,
