@@ -27,7 +27,7 @@
 
 use super::DatasetError;
 use crate::flow::FlowKey;
-use crate::flow::key::{KeyMap, key_map};
+use crate::flow::key::{FlowMap, flow_map};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
@@ -148,7 +148,7 @@ pub const UNLABELLED: &str = "UNLABELLED";
 pub struct LabelSet {
     rows: Vec<(LabelRow, u32)>,
     labels: Vec<Label>,
-    index: KeyMap<FlowKey, Vec<u32>>,
+    index: FlowMap<Vec<u32>>,
     matched: Vec<bool>,
     stats: JoinStats,
 }
@@ -172,7 +172,7 @@ impl LabelSet {
         let mut set = LabelSet {
             rows: Vec::new(),
             labels: Vec::new(),
-            index: key_map(),
+            index: flow_map(),
             matched: Vec::new(),
             stats: JoinStats::default(),
         };

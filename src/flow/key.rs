@@ -10,26 +10,75 @@
 //! - [`FlowKey::canonical`]: (address, port) pairs in natural order, fully
 //!   symmetric (for the corrected profile).
 //!
-//! Flow tables keep keys in a [`KeyMap`]: a hash map with a fixed-seed
-//! `foldhash` hasher (fast, and the same on every run and machine). Nothing
-//! iterates such a map on a path to output without sorting first.
+//! Flow tables keep keys in a [`FlowMap`]: a hash map over
+//! [`FlowKey::hash64`], a fixed mix of the key (fast, and the same on every
+//! run and machine). Nothing iterates such a map on a path to output
+//! without sorting first.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 
-/// The fixed-seed hasher of the flow tables.
+/// A fixed-seed general hasher (for sets of other keys).
 pub type FixedState = foldhash::fast::FixedState;
 
-/// A hash map of the flow tables (fixed-seed hasher; never iterated on a path
-/// to output without sorting).
-pub type KeyMap<K, V> = HashMap<K, V, FixedState>;
+/// A hash map of the flow tables keyed by [`FlowKey`] (never iterated on a
+/// path to output without sorting).
+pub type FlowMap<V> = HashMap<FlowKey, V, FlowKeyState>;
 
-/// An empty [`KeyMap`].
-pub fn key_map<K, V>() -> KeyMap<K, V> {
-    HashMap::with_hasher(FixedState::default())
+/// An empty [`FlowMap`].
+pub fn flow_map<V>() -> FlowMap<V> {
+    HashMap::with_hasher(FlowKeyState)
+}
+
+/// The hasher of a [`FlowMap`]: a [`FlowKey`] writes its [`FlowKey::hash64`]
+/// as one word, which is the hash (no second mixing).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlowKeyState;
+
+impl BuildHasher for FlowKeyState {
+    type Hasher = PassThrough;
+
+    fn build_hasher(&self) -> PassThrough {
+        PassThrough(0)
+    }
+}
+
+/// See [`FlowKeyState`]; words written after the first are mixed in, bytes
+/// too (FlowKey writes neither).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = folded_multiply(self.0, MIX[0]) ^ x;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Fixed odd constants (digits of pi) of the key mix.
+const MIX: [u64; 3] = [
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7344,
+    0xa409_3822_299f_31d0,
+];
+
+/// The 128-bit product's halves, xored: every input bit reaches most
+/// output bits.
+fn folded_multiply(x: u64, y: u64) -> u64 {
+    let p = u128::from(x) * u128::from(y);
+    (p as u64) ^ ((p >> 64) as u64)
 }
 
 /// Endpoint `a` is the first in the key's order; ports belong to their address.
@@ -42,29 +91,10 @@ pub struct FlowKey {
     pub protocol: u8,
 }
 
-/// Hashes the fields as two or three words instead of field by field (the
-/// derived hash feeds the hasher a dozen small writes).
+/// Writes [`FlowKey::hash64`], one word.
 impl Hash for FlowKey {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        let ports = (u64::from(self.a_port) << 24)
-            | (u64::from(self.b_port) << 8)
-            | u64::from(self.protocol);
-        match (self.a, self.b) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => {
-                h.write_u64((u64::from(a.to_bits()) << 32) | u64::from(b.to_bits()));
-                h.write_u64(ports);
-            }
-            (a, b) => {
-                let bits = |x: IpAddr| match x {
-                    IpAddr::V4(v) => u128::from(v.to_bits()),
-                    IpAddr::V6(v) => v.to_bits(),
-                };
-                h.write_u128(bits(a));
-                h.write_u128(bits(b));
-                // Not a possible IPv4 `ports` word: the families differ.
-                h.write_u64(ports | (u64::from(a.is_ipv6()) << 41) | (1 << 40));
-            }
-        }
+        h.write_u64(self.hash64());
     }
 }
 
@@ -90,6 +120,35 @@ fn signed_bytes_cmp(xs: &[u8], ys: &[u8]) -> Ordering {
 }
 
 impl FlowKey {
+    /// A fixed 64-bit hash of the key, well mixed in its low and high bits
+    /// (a flow table uses the low ones, the shard choice the high ones).
+    pub fn hash64(&self) -> u64 {
+        let ports = (u64::from(self.a_port) << 24)
+            | (u64::from(self.b_port) << 8)
+            | u64::from(self.protocol);
+        let (addrs, ports) = match (self.a, self.b) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => (
+                (u64::from(a.to_bits()) << 32) | u64::from(b.to_bits()),
+                ports,
+            ),
+            (a, b) => {
+                let bits = |x: IpAddr| match x {
+                    IpAddr::V4(v) => u128::from(v.to_bits()),
+                    IpAddr::V6(v) => v.to_bits(),
+                };
+                let (a, b) = (bits(a), bits(b));
+                let a = folded_multiply(a as u64 ^ MIX[1], (a >> 64) as u64 ^ MIX[2]);
+                let b = folded_multiply(b as u64 ^ MIX[2], (b >> 64) as u64 ^ MIX[1]);
+                // Not a possible IPv4 `ports` word: the families differ.
+                (
+                    folded_multiply(a, MIX[0]) ^ b,
+                    ports | (u64::from(self.a.is_ipv6()) << 41) | (1 << 40),
+                )
+            }
+        };
+        folded_multiply(addrs ^ MIX[0], ports ^ MIX[1])
+    }
+
     /// V3 key of a packet `src:sport -> dst:dport`.
     pub fn cic_v3(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, protocol: u8) -> FlowKey {
         if java_signed_cmp(&src, &dst) == Ordering::Greater {
@@ -196,6 +255,36 @@ mod tests {
             FlowKey::canonical(x, y, 5, 6, 17),
             FlowKey::canonical(y, x, 6, 5, 17)
         );
+    }
+
+    #[test]
+    fn hash64_spreads_similar_keys_in_low_and_high_bits() {
+        // Neighbouring addresses and ports, as in real captures.
+        let mut keys = Vec::new();
+        for i in 0..4096u32 {
+            let a = IpAddr::from(std::net::Ipv4Addr::from_bits(0x0a00_0000 | i));
+            let b = ip("192.168.0.1");
+            keys.push(FlowKey::canonical(a, b, 40_000 + (i % 7) as u16, 443, 6));
+            let v6 = IpAddr::from(std::net::Ipv6Addr::from_bits(
+                0x2001_0db8 << 96 | u128::from(i),
+            ));
+            keys.push(FlowKey::canonical(v6, ip("2001:db8::1"), 5353, 5353, 17));
+        }
+        let hashes: Vec<u64> = keys.iter().map(FlowKey::hash64).collect();
+        let mut distinct = hashes.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), hashes.len());
+        // 8192 keys in 256 buckets: 32 expected per bucket.
+        for bucket in [
+            |h: u64| h & 0xff,
+            |h: u64| h >> 56,
+            |h: u64| (h >> 32) & 0xff,
+        ] {
+            let mut n = [0u32; 256];
+            hashes.iter().for_each(|&h| n[bucket(h) as usize] += 1);
+            assert!(n.iter().all(|&c| (10..=60).contains(&c)), "{n:?}");
+        }
     }
 
     proptest::proptest! {

@@ -41,7 +41,7 @@
 //! [`RETRANS_MEMORY`] entries per flow).
 
 use super::format::{push_flow_id, push_ip, push_pe_timestamp};
-use super::key::{FixedState, FlowKey, KeyMap};
+use super::key::{FixedState, FlowKey, FlowMap};
 use super::record::{Cell, Closed, PackedRecord, Packer};
 use super::stats::Summary;
 use super::v3::{ACTIVITY_TIMEOUT_US, FLOW_TIMEOUT_US, REORDER_SLACK_US};
@@ -807,7 +807,7 @@ enum Slot {
 /// The PE flow table (`FlowGenerator` of the fork).
 #[derive(Debug, Default)]
 pub struct PeTable {
-    flows: KeyMap<FlowKey, Slot>,
+    flows: FlowMap<Slot>,
     by_start: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
     next_id: u64,
     max_ts: i64,

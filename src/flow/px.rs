@@ -30,7 +30,7 @@
 //! Packets a tool would need to reorder are processed in file order (use a
 //! sort pre-pass for badly ordered captures).
 
-use super::key::{FlowKey, KeyMap, key_map};
+use super::key::{FlowKey, FlowMap, flow_map};
 use super::pe::{Orientation, PeFlow, PePacket, RetransSet, TcpState};
 use super::record::{Closed, PackedRecord};
 use super::v3::REORDER_SLACK_US;
@@ -65,7 +65,7 @@ enum Slot {
 pub struct PxTable {
     idle: i64,
     active: i64,
-    flows: KeyMap<FlowKey, Slot>,
+    flows: FlowMap<Slot>,
     /// (deadline, id, key): the earliest time the entry may expire; checked
     /// and re-queued lazily.
     deadlines: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
@@ -90,7 +90,7 @@ impl PxTable {
         PxTable {
             idle: idle_timeout_us,
             active: active_timeout_us,
-            flows: key_map(),
+            flows: flow_map(),
             deadlines: BinaryHeap::new(),
             by_start: BinaryHeap::new(),
             next_id: 0,

@@ -32,7 +32,6 @@
 //! (each row is sorted once); a shard sends its rows in batches of at most
 //! [`ROW_BATCH`] (the end of the input closes every open flow at once).
 
-use super::key::FixedState;
 use super::spill::SpillBuffer;
 use super::{
     FlowError, FlowExtractor, FlowKey, FlowParams, FlowRecord, FlowStats, PackedRecord, Prepared,
@@ -40,7 +39,6 @@ use super::{
 };
 use crate::capture::PacketRepr;
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
 use std::sync::mpsc;
 
 /// Input packets per round: every shard gets one batch per round (each
@@ -63,7 +61,7 @@ fn shard_of_prepared(profile: Profile, p: &Prepared, shards: usize) -> usize {
     // A fixed-seed hash: the same shard on every run and machine. Its high
     // half picks the shard (multiply-shift, no division), so the low bits
     // a shard's own hash table uses stay evenly spread.
-    let h = FixedState::default().hash_one(key) >> 32;
+    let h = key.hash64() >> 32;
     ((h * shards.max(1) as u64) >> 32) as usize
 }
 

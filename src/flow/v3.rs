@@ -33,7 +33,7 @@
 //! of the input: one small entry per timed-out 5-tuple.
 
 use super::format::{TzOffset, flow_id, ip_string, v3_timestamp};
-use super::key::{FlowKey, KeyMap, key_map};
+use super::key::{FlowKey, FlowMap, flow_map};
 use super::record::{Cell, Closed, PackedRecord, Packer};
 use super::stats::Summary;
 use super::{CloseReason, FlowStats};
@@ -381,7 +381,7 @@ enum Slot {
 pub struct V3Table {
     p17: bool,
     tz: TzOffset,
-    flows: KeyMap<FlowKey, Slot>,
+    flows: FlowMap<Slot>,
     /// Open flows by (start, id); entries of closed flows are skipped lazily.
     by_start: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
     next_id: u64,
@@ -396,7 +396,7 @@ impl V3Table {
         V3Table {
             p17,
             tz,
-            flows: key_map(),
+            flows: flow_map(),
             by_start: BinaryHeap::new(),
             next_id: 0,
             max_ts: i64::MIN,
