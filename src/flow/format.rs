@@ -7,6 +7,7 @@
 use super::FlowError;
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::ops::Range;
 use std::str::FromStr;
 
 /// Append `x` as Java's `Double.toString` prints it: shortest round-trip
@@ -28,6 +29,8 @@ pub fn java_double_bytes(x: f64, out: &mut Vec<u8>) {
 
 /// Text output of the formatters: a `String` or bytes (ASCII only).
 pub trait Out {
+    /// Bytes written so far.
+    fn written(&self) -> usize;
     fn put(&mut self, s: &str);
     /// One ASCII byte.
     fn put_byte(&mut self, b: u8);
@@ -35,6 +38,10 @@ pub trait Out {
 }
 
 impl Out for String {
+    fn written(&self) -> usize {
+        self.len()
+    }
+
     fn put(&mut self, s: &str) {
         self.push_str(s);
     }
@@ -50,6 +57,10 @@ impl Out for String {
 }
 
 impl Out for Vec<u8> {
+    fn written(&self) -> usize {
+        self.len()
+    }
+
     fn put(&mut self, s: &str) {
         self.extend_from_slice(s.as_bytes());
     }
@@ -250,10 +261,14 @@ fn shortest_digits(s: &str) -> (StackBuf, i32) {
 /// apart; `s` is then shorter than 17) and an exact decimal expansion of
 /// `n + 1` digits: `a = m / 2^j` with odd `m` has exactly the digits of
 /// `m * 5^j`. Integers of 2^53 and more are simply reported.
+#[inline]
 fn may_tie(a: f64, s: &str) -> bool {
-    if s.len() < 17 {
-        return false;
-    }
+    // Shorter texts (most) without a call.
+    s.len() >= 17 && may_tie_long(a, s)
+}
+
+/// [`may_tie`] of a number whose text has 17 characters or more.
+fn may_tie_long(a: f64, s: &str) -> bool {
     let bits = a.to_bits();
     let biased = ((bits >> 52) & 0x7ff) as i32;
     let frac = bits & ((1 << 52) - 1);
@@ -521,7 +536,8 @@ pub fn flow_id(a: IpAddr, b: IpAddr, a_port: u16, b_port: u16, protocol: u8) -> 
     s
 }
 
-/// Append the [`flow_id`] text.
+/// Append the [`flow_id`] text; gives where in `s` the texts of `a` and
+/// `b` are (a row copies them into its address cells).
 pub fn push_flow_id(
     s: &mut impl Out,
     a: IpAddr,
@@ -529,16 +545,21 @@ pub fn push_flow_id(
     a_port: u16,
     b_port: u16,
     protocol: u8,
-) {
+) -> (Range<usize>, Range<usize>) {
+    let a_at = s.written();
     push_ip(s, a);
+    let a_at = a_at..s.written();
     s.put_byte(b'-');
+    let b_at = s.written();
     push_ip(s, b);
+    let b_at = b_at..s.written();
     s.put_byte(b'-');
     put_u64(s, u64::from(a_port));
     s.put_byte(b'-');
     put_u64(s, u64::from(b_port));
     s.put_byte(b'-');
     put_small(s, u32::from(protocol));
+    (a_at, b_at)
 }
 
 #[cfg(test)]
@@ -767,9 +788,11 @@ mod tests {
         for (pa, pb, proto) in [(5000, 53, 17), (0, 9, 0), (65535, 10, 255), (99, 100, 58)] {
             let want = format!("{a}-{b}-{pa}-{pb}-{proto}");
             assert_eq!(flow_id(a, b, pa, pb, proto), want);
-            let mut bytes = Vec::new();
-            push_flow_id(&mut bytes, a, b, pa, pb, proto);
-            assert_eq!(bytes, want.into_bytes());
+            let mut bytes = b"x,".to_vec();
+            let (a_at, b_at) = push_flow_id(&mut bytes, a, b, pa, pb, proto);
+            assert_eq!(bytes[2..], *want.as_bytes());
+            assert_eq!(bytes[a_at], *a.to_string().as_bytes());
+            assert_eq!(bytes[b_at], *b.to_string().as_bytes());
         }
     }
 
