@@ -40,7 +40,7 @@
 //! last-seen time, connection time and the retransmission memory, bounded to
 //! [`RETRANS_MEMORY`] entries per flow).
 
-use super::format::{push_flow_id, push_ip, push_pe_timestamp};
+use super::format::push_pe_timestamp;
 use super::key::{FixedState, FlowKey, FlowMap};
 use super::record::{Cell, Closed, PackedRecord, Packer};
 use super::stats::Summary;
@@ -657,24 +657,12 @@ impl PeFlow {
         let duration = self.duration();
         let secs = duration as f64 / 1e6;
         let i = self.id_o;
-        let mut at = (0..0, 0..0);
-        v.text_with(|s| at = push_flow_id(s, i.src, i.dst, i.sport, i.dport, self.proto));
-        // The address cells copy the flow id's text of the same address
-        // (positions in the row: a flow id is far below 256 bytes, so its
-        // cell header never grows after it is written).
-        let address = |s: &mut Vec<u8>, ip: IpAddr| {
-            if ip == i.src {
-                s.extend_from_within(at.0.clone());
-            } else if ip == i.dst {
-                s.extend_from_within(at.1.clone());
-            } else {
-                push_ip(s, ip);
-            }
-        };
-        v.text_with(|s| address(s, self.o.src));
-        v.push(Int(i64::from(self.o.sport)));
-        v.text_with(|s| address(s, self.o.dst));
-        v.push(Int(i64::from(self.o.dport)));
+        v.flow_endpoints(
+            [(i.src, i.sport), (i.dst, i.dport)],
+            self.proto,
+            (self.o.src, self.o.sport),
+            (self.o.dst, self.o.dport),
+        );
         v.push(Int(i64::from(self.proto)));
         v.text_with(|s| push_pe_timestamp(s, self.start));
         v.push(Int(duration));

@@ -15,8 +15,9 @@
 //! Parquet unpack rows into [`FlowRecord`]s, whose buffers are recycled
 //! ([`recycle`], [`SpareRow`]): the pool only holds memory, never content.
 
-use super::format::java_double_bytes;
+use super::format::{java_double_bytes, push_flow_id, push_ip};
 use super::key::FlowKey;
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 /// Rows kept for reuse at most (about 3 KB each).
@@ -289,6 +290,35 @@ impl Packer {
                 b[at - 1] = TAG_TEXT32;
                 b.splice(at..=at, (n as u32).to_le_bytes());
             }
+        }
+    }
+
+    /// The first five cells of a row: `Flow ID` of the endpoints `id` (in
+    /// the id's order) and `protocol`, then `Src IP`, `Src Port`, `Dst IP`,
+    /// `Dst Port`. The address cells copy the flow id's text of the same
+    /// address (positions in the row: a flow id is far below 256 bytes, so
+    /// its cell header never grows after it is written).
+    pub(crate) fn flow_endpoints(
+        &mut self,
+        id: [(IpAddr, u16); 2],
+        protocol: u8,
+        src: (IpAddr, u16),
+        dst: (IpAddr, u16),
+    ) {
+        let [(a, a_port), (b, b_port)] = id;
+        let mut at = (0..0, 0..0);
+        self.text_with(|s| at = push_flow_id(s, a, b, a_port, b_port, protocol));
+        for (ip, port) in [src, dst] {
+            self.text_with(|s| {
+                if ip == a {
+                    s.extend_from_within(at.0.clone());
+                } else if ip == b {
+                    s.extend_from_within(at.1.clone());
+                } else {
+                    push_ip(s, ip);
+                }
+            });
+            self.int(i64::from(port));
         }
     }
 

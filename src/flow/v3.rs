@@ -32,7 +32,7 @@
 //! flow is counted in `late_after_expiry`. Tombstones are kept until the end
 //! of the input: one small entry per timed-out 5-tuple.
 
-use super::format::{TzOffset, flow_id, ip_string, v3_timestamp};
+use super::format::{TzOffset, v3_timestamp};
 use super::key::{FlowKey, FlowMap, flow_map};
 use super::record::{Cell, Closed, PackedRecord, Packer};
 use super::stats::Summary;
@@ -268,11 +268,12 @@ impl V3Flow {
         let duration = self.last_seen - self.start;
         let secs = duration as f64 / 1e6;
         let k = &self.key;
-        v.text(&flow_id(k.a, k.b, k.a_port, k.b_port, k.protocol));
-        v.text(&ip_string(self.o.src));
-        v.push(Int(i64::from(self.o.sport)));
-        v.text(&ip_string(self.o.dst));
-        v.push(Int(i64::from(self.o.dport)));
+        v.flow_endpoints(
+            [(k.a, k.a_port), (k.b, k.b_port)],
+            k.protocol,
+            (self.o.src, self.o.sport),
+            (self.o.dst, self.o.dport),
+        );
         v.push(Int(i64::from(self.proto)));
         v.text(&v3_timestamp(self.start, tz));
         v.push(Int(duration));
