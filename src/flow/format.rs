@@ -522,22 +522,9 @@ pub fn push_ip(s: &mut impl Out, ip: IpAddr) {
     }
 }
 
-/// An address as `Display` writes it.
-pub fn ip_string(ip: IpAddr) -> String {
-    let mut s = String::with_capacity(15);
-    push_ip(&mut s, ip);
-    s
-}
-
-/// The `Flow ID` text `A-B-portA-portB-protocol`.
-pub fn flow_id(a: IpAddr, b: IpAddr, a_port: u16, b_port: u16, protocol: u8) -> String {
-    let mut s = String::with_capacity(44);
-    push_flow_id(&mut s, a, b, a_port, b_port, protocol);
-    s
-}
-
-/// Append the [`flow_id`] text; gives where in `s` the texts of `a` and
-/// `b` are (a row copies them into its address cells).
+/// Append the `Flow ID` text `A-B-portA-portB-protocol`; gives where in
+/// `s` the texts of `a` and `b` are (a row copies them into its address
+/// cells).
 pub fn push_flow_id(
     s: &mut impl Out,
     a: IpAddr,
@@ -778,7 +765,9 @@ mod tests {
             "::ffff:1.2.3.4",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
-            assert_eq!(ip_string(ip), ip.to_string());
+            let mut text = String::new();
+            push_ip(&mut text, ip);
+            assert_eq!(text, ip.to_string());
             let mut b = Vec::new();
             push_ip(&mut b, ip);
             assert_eq!(b, ip.to_string().into_bytes());
@@ -787,7 +776,9 @@ mod tests {
             ("192.168.10.5".parse().unwrap(), "8.8.8.8".parse().unwrap());
         for (pa, pb, proto) in [(5000, 53, 17), (0, 9, 0), (65535, 10, 255), (99, 100, 58)] {
             let want = format!("{a}-{b}-{pa}-{pb}-{proto}");
-            assert_eq!(flow_id(a, b, pa, pb, proto), want);
+            let mut text = String::new();
+            push_flow_id(&mut text, a, b, pa, pb, proto);
+            assert_eq!(text, want);
             let mut bytes = b"x,".to_vec();
             let (a_at, b_at) = push_flow_id(&mut bytes, a, b, pa, pb, proto);
             assert_eq!(bytes[2..], *want.as_bytes());

@@ -27,10 +27,10 @@
 //! shards give the same rows). Rows tie on (start, key) only within one
 //! shard, where they keep their order.
 //!
-//! Memory: only the merger holds waiting rows, in a
-//! [`super::spill::SpillBuffer`] with all of [`FlowParams::spill_bytes`]
-//! (each row is sorted once); a shard sends its rows in batches of at most
-//! [`ROW_BATCH`] (the end of the input closes every open flow at once).
+//! Memory: only the merger holds waiting rows, in a spill buffer
+//! ([`super::spill`]) with all of [`FlowParams::spill_bytes`] (each row is
+//! sorted once); a shard sends its rows in batches of at most 1024 (the end
+//! of the input closes every open flow at once).
 
 use super::spill::SpillBuffer;
 use super::{
