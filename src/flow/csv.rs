@@ -6,7 +6,7 @@
 //! are quoted only if they contain a comma, quote or line break (never the
 //! case in the compat profiles).
 
-use super::format::java_double;
+use super::format::{Out, java_double};
 use super::profile::Profile;
 use super::record::{Cell, FlowRecord, PackedRecord, Value};
 use std::io::{self, Write};
@@ -108,13 +108,13 @@ fn push_cell(c: Cell<'_>, line: &mut String) {
 
 /// A text cell: quoted (quotes doubled) only if it holds a comma, quote or
 /// line break.
-pub fn push_text(s: &str, out: &mut String) {
+pub fn push_text(s: &str, out: &mut impl Out) {
     if needs_quotes(s) {
-        out.push('"');
-        out.push_str(&s.replace('"', "\"\""));
-        out.push('"');
+        out.put_byte(b'"');
+        out.put(&s.replace('"', "\"\""));
+        out.put_byte(b'"');
     } else {
-        out.push_str(s);
+        out.put(s);
     }
 }
 

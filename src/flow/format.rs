@@ -83,12 +83,20 @@ pub fn put_u64(out: &mut impl Out, x: u64) {
     }
 }
 
-/// Append `x` in decimal (one digit without the formatter).
+/// Append `x` in decimal (one digit without the formatter, a sign first).
 pub fn put_i64(out: &mut impl Out, x: i64) {
     if x < 0 {
         out.put_byte(b'-');
     }
     put_u64(out, x.unsigned_abs());
+}
+
+/// Append what `x` displays, at most 40 bytes (an IPv6 address, a number),
+/// through a stack buffer.
+fn put_display(s: &mut impl Out, x: impl std::fmt::Display) {
+    let mut t = StackBuf::default();
+    let _ = write!(t, "{x}");
+    s.put(t.as_str());
 }
 
 /// Append a number below 1000 in decimal (an octet) without the formatter.
@@ -446,9 +454,7 @@ fn push_2(s: &mut impl Out, x: i64) {
         s.put_byte(b'0' + (x / 10) as u8);
         s.put_byte(b'0' + (x % 10) as u8);
     } else {
-        let mut t = StackBuf::default();
-        let _ = write!(t, "{x:02}");
-        s.put(t.as_str());
+        put_display(s, format_args!("{x:02}"));
     }
 }
 
@@ -457,9 +463,7 @@ fn push_year(s: &mut impl Out, y: i64) {
     if (1000..10_000).contains(&y) {
         put_i64(s, y);
     } else {
-        let mut t = StackBuf::default();
-        let _ = write!(t, "{y:04}");
-        s.put(t.as_str());
+        put_display(s, format_args!("{y:04}"));
     }
 }
 
@@ -514,11 +518,7 @@ pub fn push_ip(s: &mut impl Out, ip: IpAddr) {
                 put_small(s, u32::from(o));
             }
         }
-        IpAddr::V6(v) => {
-            let mut t = StackBuf::default();
-            let _ = write!(t, "{v}");
-            s.put(t.as_str());
-        }
+        IpAddr::V6(v) => put_display(s, v),
     }
 }
 
@@ -553,7 +553,7 @@ pub fn push_flow_id(
 mod tests {
     use super::*;
 
-    /// [`java_double_string`], checked against the byte path's fast cases.
+    /// [`java_double_string`], checked against the byte output.
     fn java_double_both(x: f64) -> String {
         let s = java_double_string(x);
         let mut b = Vec::new();

@@ -15,7 +15,8 @@
 //! Parquet unpack rows into [`FlowRecord`]s, whose buffers are recycled
 //! ([`recycle`], [`SpareRow`]): the pool only holds memory, never content.
 
-use super::format::{java_double_bytes, push_flow_id, push_ip};
+use super::csv::push_text;
+use super::format::{java_double_bytes, push_flow_id, push_ip, put_i64};
 use super::key::FlowKey;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -183,13 +184,7 @@ impl Packer {
     pub(crate) fn int(&mut self, x: i64) {
         if self.csv {
             self.separate();
-            // One digit (most counters and flags) without the formatter.
-            match u8::try_from(x) {
-                Ok(d @ 0..=9) => self.b.push(b'0' + d),
-                _ => self
-                    .b
-                    .extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
-            }
+            put_i64(&mut self.b, x);
             return;
         }
         let b = &mut self.b;
@@ -232,7 +227,7 @@ impl Packer {
     pub(crate) fn text(&mut self, s: &str) {
         if self.csv {
             self.separate();
-            push_csv_text(s, &mut self.b);
+            push_text(s, &mut self.b);
             return;
         }
         let b = &mut self.b;
@@ -338,17 +333,6 @@ impl Packer {
             line: self.csv,
             row: self.finish(),
         }
-    }
-}
-
-/// A text cell as CSV: quoted only if it holds a comma, quote or line break.
-pub(crate) fn push_csv_text(t: &str, out: &mut Vec<u8>) {
-    if super::csv::needs_quotes(t) {
-        out.push(b'"');
-        out.extend_from_slice(t.replace('"', "\"\"").as_bytes());
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(t.as_bytes());
     }
 }
 
@@ -487,7 +471,7 @@ impl PackedRow {
                 _ => match c.next() {
                     Some(Cell::Int(x)) => out.extend_from_slice(ints.format(x).as_bytes()),
                     Some(Cell::Float(x)) => java_double_bytes(x, out),
-                    Some(Cell::Text(t)) => push_csv_text(t, out),
+                    Some(Cell::Text(t)) => push_text(t, out),
                     None => return,
                 },
             }

@@ -224,24 +224,18 @@ pub(crate) fn extract_in_rounds<E>(
         }
         drop(inputs);
         let mut total = FlowStats::default();
-        let mut error = None;
         for w in workers {
             match w.join() {
                 Ok(stats) => total.merge(&stats),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
+        // Only the merger can fail (its spill files).
         match merger.join() {
-            Ok(Ok(late)) => total.rows_out_of_order += late,
-            Ok(Err(e)) => {
-                error.get_or_insert(e);
-            }
+            Ok(late) => total.rows_out_of_order += late?,
             Err(panic) => std::panic::resume_unwind(panic),
         }
-        match error {
-            Some(e) => Err(e),
-            None => Ok((out, total)),
-        }
+        Ok((out, total))
     })
 }
 
@@ -305,7 +299,7 @@ fn merge(
             );
         }
     }
-    // Only after a shard failed (its error or panic is reported): the rest.
+    // Only after a shard panicked (the panic is raised again): the rest.
     for queue in &mut waiting {
         for m in queue.drain(..) {
             for r in m.rows {
