@@ -9,6 +9,17 @@
 //! only for a legitimately large record, never beyond [`MAX_RECORD_LEN`]), so
 //! memory stays flat whatever the file size.
 //!
+//! A legacy pcap in a regular file ([`CaptureReader::open`]) is parsed in
+//! place from a read-only map of the file instead: no copy into a buffer,
+//! the pages ahead mapped a window at a time and prefetched, the pages
+//! behind handed back to the kernel in steps of 8 MiB (so memory stays flat
+//! too). Past the end of the map the file is read on with `read`, so a file
+//! that grew since it was opened is read to its new end. The one thing a map
+//! cannot survive is another process cutting the file shorter while it is
+//! read: the process then dies of SIGBUS instead of reporting a truncation.
+//! This module holds the crate's only `unsafe` code: the map, its release,
+//! and the prefetch hint.
+//!
 //! Damage: a file cut short ends the stream cleanly and leaves a
 //! [`Truncation`] note with the byte offset; a corrupt record header (a length
 //! no capture tool writes) is an error naming the byte offset and record
@@ -28,7 +39,7 @@ use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError, PcapNGReader};
 use serde::Serialize;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -123,7 +134,7 @@ enum Kind {
 /// about 100 instructions a record cheaper.
 struct LegacySource {
     input: Box<dyn Read + Send>,
-    buf: Vec<u8>,
+    buf: Buffer,
     /// Unread bytes are `buf[start..end]`.
     start: usize,
     end: usize,
@@ -133,23 +144,164 @@ struct LegacySource {
     parse: LegacyParseFn,
     /// Record header length (16, or 24 for the modified format).
     hdr: usize,
+    prefetched: usize,
 }
 
 type LegacyParseFn =
     for<'a> fn(&'a [u8]) -> IResult<&'a [u8], LegacyPcapBlock<'a>, PcapError<&'a [u8]>>;
 
+/// The bytes a legacy source parses: its own buffer, refilled by `read`,
+/// or a read-only map of the file, parsed in place (no copy).
+enum Buffer {
+    Owned(Vec<u8>),
+    Mapped(Mapping),
+}
+
+impl std::ops::Deref for Buffer {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Buffer::Owned(v) => v,
+            Buffer::Mapped(m) => &m.map,
+        }
+    }
+}
+
+/// A map of a whole regular file as it was when opened.
+struct Mapping {
+    map: memmap2::Mmap,
+    /// Pages before this offset were handed back to the kernel.
+    released: usize,
+}
+
+/// The parser sees a mapped file in windows of this size: each window
+/// end is a refill, which maps the next window's pages in one call and
+/// releases the pages already parsed.
+const MAP_WINDOW: usize = 4 << 20;
+/// Parsed pages of a map are released in steps of at least this many bytes,
+/// so that a mapped file adds at most about this much to the resident set.
+const MAP_RELEASE: usize = 8 << 20;
+
+const PREFETCH_AHEAD: usize = 8192;
+
+#[inline(always)]
+#[allow(unsafe_code)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and reads nothing into the program.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+}
+
+impl Mapping {
+    /// Give back the pages wholly before `offset` once they make a step
+    /// (they stay in the page cache; only this process's mapping goes).
+    fn release_before(&mut self, offset: usize) {
+        let upto = offset & !(MAP_RELEASE - 1);
+        if upto <= self.released {
+            return;
+        }
+        #[cfg(unix)]
+        #[allow(unsafe_code)]
+        // SAFETY: no slice into `[released, upto)` is alive: records are
+        // borrowed from the reader only until its next call, and every
+        // record before `offset` has been returned. The map is read-only
+        // and file-backed, so a later access would read the file again.
+        unsafe {
+            let _ = self.map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                self.released,
+                upto - self.released,
+            );
+        }
+        self.released = upto;
+    }
+
+    /// Map `[from, to)` now, in one call instead of one fault per few pages.
+    fn populate(&self, from: usize, to: usize) {
+        #[cfg(target_os = "linux")]
+        if to > from {
+            let _ = self
+                .map
+                .advise_range(memmap2::Advice::PopulateRead, from, to - from);
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (from, to);
+    }
+}
+
 impl LegacySource {
-    /// Move the unread bytes to the front, make room for at least `need`
-    /// bytes, and read; sets `eof` when the stream gave nothing.
+    /// Parse the file header at the start of the buffer: set the record
+    /// parser and skip the header.
+    fn header(&mut self, name: &str) -> Result<Kind, CaptureError> {
+        let header_err = |reason: String| CaptureError::Header {
+            path: name.to_string(),
+            format: "pcap",
+            reason,
+        };
+        let h = match parse_pcap_header(&self.buf[..self.end]) {
+            Ok((_, h)) => h,
+            Err(nom::Err::Incomplete(_)) => {
+                return Err(header_err(format!(
+                    "the file ends inside the 24-byte header ({} bytes)",
+                    self.end
+                )));
+            }
+            Err(_) => return Err(header_err("header not recognised".into())),
+        };
+        self.start = h.size();
+        if h.is_modified_format() {
+            self.parse = parse_pcap_frame_modified;
+            self.hdr = 24;
+        } else if h.is_bigendian() {
+            self.parse = parse_pcap_frame_be;
+        }
+        Ok(Kind::Legacy {
+            // Bits 16-31 of the field carry FCS information, not the link type.
+            link_type: (h.network.0 as u32) & 0xffff,
+            snaplen: h.snaplen,
+            nanosecond: h.is_nanosecond_precision(),
+            big_endian: h.is_bigendian(),
+            modified: h.is_modified_format(),
+        })
+    }
+
+    /// Make room for at least `need` unread bytes and read more; sets `eof`
+    /// when the stream gave nothing. A mapped source moves its window on;
+    /// at the end of the map it goes on reading the file with `read` (the
+    /// file may have grown since it was mapped, or end inside a record).
     fn refill(&mut self, need: usize) -> io::Result<()> {
-        self.buf.copy_within(self.start..self.end, 0);
+        if let Buffer::Mapped(m) = &mut self.buf {
+            let len = m.map.len();
+            if self.end < len {
+                m.release_before(self.start);
+                let end = (self.end.max(self.start + need) + MAP_WINDOW).min(len);
+                m.populate(self.end, end);
+                self.end = end;
+                return Ok(());
+            }
+            let mut rest = m.map[self.start..self.end].to_vec();
+            rest.resize(rest.len().max(LEGACY_BUFFER_LEN), 0);
+            self.base += self.start as u64;
+            self.end -= self.start;
+            self.start = 0;
+            self.buf = Buffer::Owned(rest);
+        }
+        let Buffer::Owned(buf) = &mut self.buf else {
+            return Ok(());
+        };
+        self.prefetched = 0;
+        buf.copy_within(self.start..self.end, 0);
         self.base += self.start as u64;
         self.end -= self.start;
         self.start = 0;
-        if need > self.buf.len() {
-            self.buf.resize(need, 0);
+        if need > buf.len() {
+            buf.resize(need, 0);
         }
-        let n = self.input.read(&mut self.buf[self.end..])?;
+        let n = self.input.read(&mut buf[self.end..])?;
         self.eof = n == 0;
         self.end += n;
         Ok(())
@@ -283,7 +435,74 @@ impl CaptureReader {
                 source: io::Error::other("is a directory"),
             });
         }
-        CaptureReader::from_reader(&name, file)
+        match CaptureReader::open_mapped(&name, file) {
+            Ok(reader) => Ok(reader),
+            Err(file) => CaptureReader::from_reader(&name, file),
+        }
+    }
+
+    /// A legacy pcap in a regular file, parsed in place through a read-only
+    /// map; gives the file back, unread, for anything else (pcapng, gzip,
+    /// a damaged header: the stream path reads and reports those) or when
+    /// the file cannot be mapped.
+    #[allow(unsafe_code)]
+    fn open_mapped(name: &str, mut file: File) -> Result<CaptureReader, File> {
+        let len = match file.metadata() {
+            Ok(m) if m.is_file() => m.len(),
+            _ => return Err(file),
+        };
+        if len < 24 || usize::try_from(len).is_err() {
+            return Err(file);
+        }
+        // SAFETY: the map is only read, as plain bytes. Another process
+        // changing the file meanwhile changes what is read (as with
+        // `read`); one cutting it shorter makes the pages past the new end
+        // fault (SIGBUS), which the module documentation states.
+        let Ok(map) = (unsafe { memmap2::Mmap::map(&file) }) else {
+            return Err(file);
+        };
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Sequential);
+        let end = map.len().min(MAP_WINDOW);
+        let mapping = Mapping { map, released: 0 };
+        mapping.populate(0, end);
+        let mut src = LegacySource {
+            input: Box::new(io::empty()),
+            buf: Buffer::Mapped(mapping),
+            start: 0,
+            end,
+            eof: false,
+            base: 0,
+            parse: parse_pcap_frame,
+            hdr: 16,
+            prefetched: 0,
+        };
+        let Ok(kind) = src.header(name) else {
+            return Err(file);
+        };
+        // Past the map, the file is read on (see `LegacySource::refill`).
+        if file.seek(io::SeekFrom::Start(len)).is_err() {
+            return Err(file);
+        }
+        let error = Arc::new(Mutex::new(None));
+        src.input = Box::new(FillReader {
+            inner: file,
+            prefix: Vec::new(),
+            prefix_pos: 0,
+            error: Arc::clone(&error),
+        });
+        Ok(CaptureReader {
+            name: name.to_string(),
+            source: Source::Legacy(src),
+            max_record: CaptureReader::max_record_for(&kind),
+            kind,
+            compressed: false,
+            io_error: error,
+            pending: 0,
+            records: 0,
+            truncation: None,
+            done: false,
+        })
     }
 
     /// Read a capture from any byte stream; `name` is used in messages.
@@ -349,44 +568,21 @@ impl CaptureReader {
         } else {
             let mut src = LegacySource {
                 input: Box::new(stream),
-                buf: vec![0; LEGACY_BUFFER_LEN],
+                buf: Buffer::Owned(vec![0; LEGACY_BUFFER_LEN]),
                 start: 0,
                 end: 0,
                 eof: false,
                 base: 0,
                 parse: parse_pcap_frame,
                 hdr: 16,
+                prefetched: 0,
             };
             src.refill(0).map_err(|source| CaptureError::Io {
                 path: name.to_string(),
                 offset: 0,
                 source,
             })?;
-            let h = match parse_pcap_header(&src.buf[..src.end]) {
-                Ok((_, h)) => h,
-                Err(nom::Err::Incomplete(_)) => {
-                    return Err(header_err(format!(
-                        "the file ends inside the 24-byte header ({} bytes)",
-                        src.end
-                    )));
-                }
-                Err(_) => return Err(header_err("header not recognised".into())),
-            };
-            src.start = h.size();
-            if h.is_modified_format() {
-                src.parse = parse_pcap_frame_modified;
-                src.hdr = 24;
-            } else if h.is_bigendian() {
-                src.parse = parse_pcap_frame_be;
-            }
-            let kind = Kind::Legacy {
-                // Bits 16-31 of the field carry FCS information, not the link type.
-                link_type: (h.network.0 as u32) & 0xffff,
-                snaplen: h.snaplen,
-                nanosecond: h.is_nanosecond_precision(),
-                big_endian: h.is_bigendian(),
-                modified: h.is_modified_format(),
-            };
+            let kind = src.header(name)?;
             (Source::Legacy(src), kind)
         };
         Ok(CaptureReader {
@@ -401,6 +597,24 @@ impl CaptureReader {
             truncation: None,
             done: false,
         })
+    }
+
+    /// Whether the records are parsed in place from a map of the file
+    /// (a legacy pcap in a regular file) rather than read into a buffer.
+    pub fn mapped(&self) -> bool {
+        matches!(&self.source, Source::Legacy(s) if matches!(s.buf, Buffer::Mapped(_)))
+    }
+
+    /// Bytes at the start of a map already given back to the kernel.
+    #[cfg(test)]
+    fn map_released(&self) -> usize {
+        match &self.source {
+            Source::Legacy(LegacySource {
+                buf: Buffer::Mapped(m),
+                ..
+            }) => m.released,
+            _ => 0,
+        }
     }
 
     /// The name used in messages (the path, or `<stdin>`).
@@ -518,6 +732,16 @@ impl CaptureReader {
                     self.pending = avail.len() - rest.len();
                     self.records += 1;
                     let from = src.start + src.hdr;
+                    // Load a byte a page ahead, so that the first touch of
+                    // each page of a map (a cache miss the hardware
+                    // prefetcher leaves: it stops at page boundaries)
+                    // overlaps this record's work instead of stalling a
+                    // later parse.
+                    let ahead = (from + PREFETCH_AHEAD).min(src.end);
+                    while src.prefetched < ahead {
+                        prefetch(src.buf.as_ptr().wrapping_add(src.prefetched));
+                        src.prefetched += 64;
+                    }
                     let data = src.buf.get(from..from + cap).unwrap_or(&[]);
                     return Ok(Some(Record { meta, data }));
                 }
@@ -1025,6 +1249,133 @@ mod tests {
             out.push((rec.meta, rec.data.to_vec()));
         }
         Ok((out, r))
+    }
+
+    /// Read every record of a file through [`CaptureReader::open`], which
+    /// maps a legacy pcap; also says whether it was mapped.
+    fn read_path(path: &Path) -> Result<(Records, CaptureReader, bool), CaptureError> {
+        let mut r = CaptureReader::open(path)?;
+        let mapped = r.mapped();
+        let mut out = Vec::new();
+        while let Some(rec) = r.next_record()? {
+            out.push((rec.meta, rec.data.to_vec()));
+        }
+        Ok((out, r, mapped))
+    }
+
+    /// Records of 40..1600 bytes, each distinct.
+    fn varied(n: u32) -> Vec<(u32, u32, Vec<u8>)> {
+        (0..n)
+            .map(|i| {
+                let len = 40 + (i as usize * 7919) % 1560;
+                let data = (0..len).map(|j| (i as usize * 31 + j) as u8).collect();
+                (1_600_000_000 + i / 1000, i % 1_000_000, data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mapped_files_read_like_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.pcap");
+        // About 21 MB: records straddle several window ends and release steps.
+        let big = varied(26_000);
+        let small = varied(300);
+        for (magic, be, recs) in [
+            (0xa1b2_c3d4u32, false, &big),
+            (0xa1b2_c3d4, true, &small),
+            (0xa1b2_3c4d, false, &small),
+            (0xa1b2_cd34, false, &small),
+        ] {
+            let raw = pcap(magic, be, 1, recs);
+            std::fs::write(&path, &raw).unwrap();
+            let (got, r, mapped) = read_path(&path).unwrap();
+            assert!(mapped, "magic {magic:x} be {be}");
+            let (want, _) = read_all(raw).unwrap();
+            assert_eq!(got.len(), recs.len());
+            assert!(got == want, "magic {magic:x} be {be}");
+            assert_eq!(
+                r.format(),
+                CaptureReader::from_reader("t", io::Cursor::new(pcap(magic, be, 1, &[])))
+                    .unwrap()
+                    .format()
+            );
+            assert!(r.truncation().is_none());
+        }
+        // Parsed pages are given back as the reading goes on.
+        std::fs::write(&path, pcap(0xa1b2_c3d4, false, 1, &big)).unwrap();
+        let mut r = CaptureReader::open(&path).unwrap();
+        let mut bytes = 0;
+        while bytes < 17 << 20 {
+            bytes += 16 + r.next_record().unwrap().unwrap().data.len();
+        }
+        assert!(r.map_released() >= MAP_RELEASE, "{}", r.map_released());
+        // Not legacy pcap, or not a whole header: read as streams (pcapng,
+        // gzip and the errors are the stream path's).
+        let ng = [shb(false), idb(false, 1, None), epb(false, 0, 7, &frame(1))].concat();
+        std::fs::write(&path, &ng).unwrap();
+        let (got, _, mapped) = read_path(&path).unwrap();
+        assert!(!mapped);
+        assert_eq!(got.len(), 1);
+        std::fs::write(&path, &pcap(0xa1b2_c3d4, false, 1, &[])[..20]).unwrap();
+        let err = read_path(&path).unwrap_err().to_string();
+        assert!(err.contains("24-byte header"), "{err}");
+    }
+
+    #[test]
+    fn mapped_file_cut_short_is_noted_like_a_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.pcap");
+        let raw = pcap(0xa1b2_c3d4, false, 1, &varied(6_000));
+        // Cuts inside a record header and inside a record's bytes, past the
+        // first map window.
+        for cut in [raw.len() - 1, raw.len() - 30, raw.len() - 1590] {
+            std::fs::write(&path, &raw[..cut]).unwrap();
+            let (got, r, mapped) = read_path(&path).unwrap();
+            assert!(mapped);
+            let (want, s) = read_all(raw[..cut].to_vec()).unwrap();
+            assert!(got == want, "cut {cut}");
+            assert!(r.truncation().is_some(), "cut {cut}");
+            assert_eq!(r.truncation(), s.truncation(), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn mapped_file_grown_after_opening_is_read_to_its_new_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.pcap");
+        let recs = varied(5_000);
+        let raw = pcap(0xa1b2_c3d4, false, 1, &recs);
+        // Opened with 1000 whole records and half of the next one.
+        let rec_end = |k: usize| 24 + recs[..k].iter().map(|r| 16 + r.2.len()).sum::<usize>();
+        let first = rec_end(1000) + 20;
+        std::fs::write(&path, &raw[..first]).unwrap();
+        let mut r = CaptureReader::open(&path).unwrap();
+        assert!(r.mapped());
+        let mut got = Vec::new();
+        while got.len() < 10 {
+            let rec = r.next_record().unwrap().unwrap();
+            got.push((rec.meta, rec.data.to_vec()));
+        }
+        // Another writer appends the rest, and half a record more.
+        use std::io::Write;
+        let mut more = raw[first..].to_vec();
+        more.extend_from_slice(&raw[24..24 + 30]);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(&more)
+            .unwrap();
+        while let Some(rec) = r.next_record().unwrap() {
+            got.push((rec.meta, rec.data.to_vec()));
+        }
+        let (want, _) = read_all(raw.clone()).unwrap();
+        assert_eq!(got.len(), recs.len());
+        assert!(got == want);
+        let t = r.truncation().unwrap();
+        assert_eq!((t.offset, t.have), (raw.len() as u64, 30));
+        assert_eq!(t.record, recs.len() as u64 + 1);
     }
 
     #[test]
