@@ -9,6 +9,7 @@
 //! - [`dataset`]: feature tables and ground truth (`labels.csv` and its join).
 //! - [`model`]: feature tables -> trained detectors, scores and evaluations.
 //! - [`synth`]: a traffic spec -> a labelled capture (pcap + labels + timeline).
+//! - [`hint`]: cache prefetch hints for the hot loops.
 //! - [`rng`]: seeded, named random streams shared by the stages.
 //! - [`cli`]: the `maximus-sim` command line and its exit codes.
 //!
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod dataset;
 pub mod flow;
+pub mod hint;
 pub mod model;
 pub mod rng;
 pub mod synth;

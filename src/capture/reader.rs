@@ -17,8 +17,8 @@
 //! that grew since it was opened is read to its new end. The one thing a map
 //! cannot survive is another process cutting the file shorter while it is
 //! read: the process then dies of SIGBUS instead of reporting a truncation.
-//! This module holds the crate's only `unsafe` code: the map, its release,
-//! and the prefetch hint.
+//! The map and its release are `unsafe` code, allowed in this module only
+//! (and in [`crate::hint`]).
 //!
 //! Damage: a file cut short ends the stream cleanly and leaves a
 //! [`Truncation`] note with the byte offset; a corrupt record header (a length
@@ -184,17 +184,8 @@ const MAP_WINDOW: usize = 4 << 20;
 /// so that a mapped file adds at most about this much to the resident set.
 const MAP_RELEASE: usize = 8 << 20;
 
+/// Every line of a capture is prefetched this far ahead of its parse.
 const PREFETCH_AHEAD: usize = 8192;
-
-#[inline(always)]
-#[allow(unsafe_code)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults and reads nothing into the program.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
-    }
-}
 
 impl Mapping {
     /// Give back the pages wholly before `offset` once they make a step
@@ -739,7 +730,7 @@ impl CaptureReader {
                     // later parse.
                     let ahead = (from + PREFETCH_AHEAD).min(src.end);
                     while src.prefetched < ahead {
-                        prefetch(src.buf.as_ptr().wrapping_add(src.prefetched));
+                        crate::hint::prefetch(src.buf.as_ptr().wrapping_add(src.prefetched));
                         src.prefetched += 64;
                     }
                     let data = src.buf.get(from..from + cap).unwrap_or(&[]);
