@@ -172,6 +172,19 @@ impl FlowKey {
 
     /// Symmetric key: the smaller (address, port) pair first.
     pub fn canonical(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, protocol: u8) -> FlowKey {
+        Self::canonical_side(src, dst, sport, dport, protocol).0
+    }
+
+    /// [`FlowKey::canonical`], and whether the source is the key's `a`
+    /// side (also when both sides are the same endpoint).
+    #[inline]
+    pub fn canonical_side(
+        src: IpAddr,
+        dst: IpAddr,
+        sport: u16,
+        dport: u16,
+        protocol: u8,
+    ) -> (FlowKey, bool) {
         // IPv4 pairs (most packets) as one integer comparison: the order of
         // `(address, port)` tuples.
         let swap = match (src, dst) {
@@ -181,7 +194,7 @@ impl FlowKey {
             }
             _ => (dst, dport) < (src, sport),
         };
-        if swap {
+        let key = if swap {
             FlowKey {
                 a: dst,
                 b: src,
@@ -197,7 +210,8 @@ impl FlowKey {
                 b_port: dport,
                 protocol,
             }
-        }
+        };
+        (key, !swap)
     }
 }
 

@@ -392,12 +392,12 @@ impl FlowExtractor {
             self.tick(clock_before_ns);
         }
         match (&p.0, &mut self.engine) {
-            (PreparedKind::Px { p, key }, Engine::Px(t)) => {
-                t.push_prepared(p, *key, &mut self.closed, &mut self.stats);
+            (PreparedKind::Px(p), Engine::Px(t)) => {
+                t.push_prepared(&p.packet(), p.key, &mut self.closed, &mut self.stats);
                 self.stash();
             }
             (PreparedKind::Raw(repr), _) => self.push(repr),
-            (PreparedKind::Px { .. }, _) => {
+            (PreparedKind::Px(_), _) => {
                 // Prepared for another profile: a caller's mistake (the
                 // sharded path prepares with its shards' profile). Counted
                 // as offered only, so the counters do not balance.
@@ -586,19 +586,17 @@ pub(crate) struct Prepared(PreparedKind);
 
 #[derive(Debug, Clone)]
 enum PreparedKind {
-    Raw(PacketRepr),
-    Px { p: pe::PePacket, key: FlowKey },
+    /// Boxed: the compact corrected packet sets the size of every batch
+    /// entry.
+    Raw(Box<PacketRepr>),
+    Px(pe::PxPacket),
 }
 
 impl Prepared {
     pub(crate) fn new(profile: Profile, repr: &PacketRepr) -> Prepared {
         Prepared(match profile {
-            Profile::Corrected => {
-                let p = pe::PePacket::corrected_from_repr(repr);
-                let key = FlowKey::canonical(p.src, p.dst, p.sport, p.dport, p.proto);
-                PreparedKind::Px { p, key }
-            }
-            _ => PreparedKind::Raw(repr.clone()),
+            Profile::Corrected => PreparedKind::Px(pe::PxPacket::from_repr(repr)),
+            _ => PreparedKind::Raw(Box::new(repr.clone())),
         })
     }
 
@@ -607,7 +605,7 @@ impl Prepared {
     /// skips.
     pub(crate) fn shard_key(&self, profile: Profile) -> Option<FlowKey> {
         match &self.0 {
-            PreparedKind::Px { key, .. } => Some(*key),
+            PreparedKind::Px(p) => Some(p.key),
             PreparedKind::Raw(p) => match profile {
                 Profile::Cic2017 | Profile::Cic2018 => v3::V3Packet::from_repr(p, false)
                     .ok()
