@@ -80,8 +80,11 @@ struct Ready {
     rows: Vec<PackedRecord>,
     /// The shard's last message of a round: `horizon` holds.
     round_end: bool,
+    /// A message of the shard's final flush, after its last round (the
+    /// open flows' rows, in start order): `horizon` holds.
+    flush: bool,
     /// No later row of this shard starts before this (unless the input is
-    /// out of order by more than the reorder slack).
+    /// out of order by more than the reorder slack; never in a flush).
     horizon: i64,
 }
 
@@ -104,20 +107,22 @@ pub fn extract_sharded_packed<E>(
     feed: impl FnOnce(&mut dyn FnMut(&PacketRepr)) -> E,
     emit: impl FnMut(PackedRecord) + Send,
 ) -> Result<(E, FlowStats), FlowError> {
-    extract_in_rounds(params, shards, ROUND, feed, emit)
+    extract_in_rounds(params, shards, ROUND, ROW_BATCH, feed, emit)
 }
 
-/// [`extract_sharded_packed`] with rounds of `round` input packets (tests
-/// use small rounds to cross many).
+/// [`extract_sharded_packed`] with rounds of `round` input packets and
+/// messages of `row_batch` rows (tests use small ones to cross many).
 pub(crate) fn extract_in_rounds<E>(
     params: FlowParams,
     shards: usize,
     round: usize,
+    row_batch: usize,
     feed: impl FnOnce(&mut dyn FnMut(&PacketRepr)) -> E,
     emit: impl FnMut(PackedRecord) + Send,
 ) -> Result<(E, FlowStats), FlowError> {
     let shards = shards.max(1);
     let round = round.max(1);
+    let row_batch = row_batch.max(1);
     // Shards hold no rows: the merger has the whole memory budget.
     let budget = params.spill_bytes;
     let extractors = (0..shards)
@@ -140,14 +145,16 @@ pub(crate) fn extract_in_rounds<E>(
             inputs.push((tx, back_rx));
             workers.push(scope.spawn(move || {
                 let mut rows = Vec::new();
+                let mut horizon = i64::MIN;
                 // Rows in messages of at most ROW_BATCH: when a long-lived
                 // flow ends, the rows it held back are all final at once.
-                let send = |rows: &mut Vec<PackedRecord>, round_end: bool, horizon: i64| {
+                let send = |rows: &mut Vec<PackedRecord>, round_end: bool, flush: bool, horizon| {
                     // A send fails only if the merger is gone (it panicked).
                     let _ = to_merger.send(Ready {
                         shard,
-                        rows: std::mem::replace(rows, Vec::with_capacity(ROW_BATCH)),
+                        rows: std::mem::replace(rows, Vec::with_capacity(row_batch)),
                         round_end,
+                        flush,
                         horizon,
                     });
                 };
@@ -164,21 +171,26 @@ pub(crate) fn extract_in_rounds<E>(
                     }
                     x.take_closed(|r| {
                         rows.push(r);
-                        if rows.len() >= ROW_BATCH {
-                            send(&mut rows, false, i64::MIN);
+                        if rows.len() >= row_batch {
+                            send(&mut rows, false, false, i64::MIN);
                         }
                     });
-                    let horizon = x.horizon();
-                    send(&mut rows, true, horizon);
+                    horizon = x.horizon();
+                    send(&mut rows, true, false, horizon);
                 }
-                // The open flows' rows, in batches: they may be many.
-                let stats = x.finish_unsorted(|r| {
+                // The open flows' rows, in batches: they may be many, and
+                // they come in start order, so that each batch moves the
+                // horizon on and the merger writes while the shards format.
+                let stats = x.finish_unsorted(|r, in_order| {
+                    if in_order {
+                        horizon = horizon.max(r.start_us);
+                    }
                     rows.push(r);
-                    if rows.len() >= ROW_BATCH {
-                        send(&mut rows, false, i64::MIN);
+                    if rows.len() >= row_batch {
+                        send(&mut rows, false, true, horizon);
                     }
                 });
-                send(&mut rows, true, i64::MAX);
+                send(&mut rows, false, true, i64::MAX);
                 stats
             }));
         }
@@ -275,11 +287,14 @@ fn merge(
             });
         }
     };
+    // Set once every shard's rounds are all taken: from then on each
+    // message is a flush message, final as it comes.
+    let mut flushing = false;
     for m in rx {
         let s = m.shard;
         rounds_in[s] += usize::from(m.round_end);
         waiting[s].push_back(m);
-        while rounds_in.iter().all(|&n| n > 0) {
+        while !flushing && rounds_in.iter().all(|&n| n > 0) {
             for (s, queue) in waiting.iter_mut().enumerate() {
                 while let Some(m) = queue.pop_front() {
                     for r in m.rows {
@@ -292,6 +307,29 @@ fn merge(
                     }
                 }
                 rounds_in[s] -= 1;
+            }
+            out(
+                &mut held,
+                horizons.iter().copied().min().unwrap_or(i64::MAX),
+            );
+        }
+        // Every shard has the same rounds; once all are taken, the rest is
+        // each shard's final flush. Its rows come in start order and never
+        // start before the shard's last horizon, so no later row sorts
+        // before one written now: the output is the same whenever the
+        // flush messages come.
+        flushing = flushing
+            || (rounds_in.iter().all(|&n| n == 0)
+                && waiting.iter().all(|q| q.front().is_some_and(|m| m.flush)));
+        if flushing {
+            for (s, queue) in waiting.iter_mut().enumerate() {
+                for m in queue.drain(..) {
+                    for r in m.rows {
+                        held.insert((r.start_us, r.key, s, seq), r.row);
+                        seq += 1;
+                    }
+                    horizons[s] = horizons[s].max(m.horizon);
+                }
             }
             out(
                 &mut held,
