@@ -25,7 +25,11 @@
 //! which thread ran ahead, also for rows that come after their turn in an
 //! input out of order by more than the reorder slack (tested: 1, 2 and 3
 //! shards give the same rows). Rows tie on (start, key) only within one
-//! shard, where they keep their order.
+//! shard, where they keep their order. After its last round a shard
+//! flushes its open flows in start order, each message with the horizon
+//! its last row sets; once every shard's rounds are all taken, the merger
+//! writes behind the least of those as they come (no later row can sort
+//! before them), so writing the held rows overlaps the shards' formatting.
 //!
 //! Memory: only the merger holds waiting rows, in a spill buffer
 //! ([`super::spill`]) with all of [`FlowParams::spill_bytes`] (each row is
