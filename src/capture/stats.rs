@@ -160,9 +160,9 @@ impl DecodeStats {
     /// Count one record's outcome.
     #[inline]
     pub fn record(&mut self, outcome: Result<(u8, u8), Drop>) {
-        self.records += 1;
         match outcome {
             Ok((version, proto)) => {
+                self.records += 1;
                 self.decoded += 1;
                 if version == 6 {
                     self.ipv6 += 1;
@@ -171,14 +171,22 @@ impl DecodeStats {
                 }
                 self.protocols[usize::from(proto)] += 1;
             }
-            Err(Drop::NonIp(et)) => *self.non_ip.entry(et).or_default() += 1,
-            Err(Drop::UnsupportedLink(lt)) => *self.unsupported_link.entry(lt).or_default() += 1,
-            Err(Drop::Truncated(layer)) => *self.truncated.entry(layer).or_default() += 1,
-            Err(Drop::Malformed(layer, why)) => {
-                *self.malformed.entry((layer, why)).or_default() += 1
-            }
-            Err(Drop::NonFirstFragment) => self.non_first_fragment += 1,
-            Err(Drop::Duplicate) => self.duplicate += 1,
+            Err(d) => self.record_drop(d),
+        }
+    }
+
+    /// [`DecodeStats::record`] of a packet not decoded (the rare case, out
+    /// of line).
+    #[cold]
+    fn record_drop(&mut self, d: Drop) {
+        self.records += 1;
+        match d {
+            Drop::NonIp(et) => *self.non_ip.entry(et).or_default() += 1,
+            Drop::UnsupportedLink(lt) => *self.unsupported_link.entry(lt).or_default() += 1,
+            Drop::Truncated(layer) => *self.truncated.entry(layer).or_default() += 1,
+            Drop::Malformed(layer, why) => *self.malformed.entry((layer, why)).or_default() += 1,
+            Drop::NonFirstFragment => self.non_first_fragment += 1,
+            Drop::Duplicate => self.duplicate += 1,
         }
     }
 
