@@ -16,7 +16,8 @@
 //! too). Past the end of the map the file is read on with `read`, so a file
 //! that grew since it was opened is read to its new end. The one thing a map
 //! cannot survive is another process cutting the file shorter while it is
-//! read: the process then dies of SIGBUS instead of reporting a truncation.
+//! read: the process then dies of SIGBUS instead of reporting a truncation
+//! (stdin, `-`, reads such a file through the buffer).
 //! The map and its release are `unsafe` code, allowed in this module only
 //! (and in [`crate::hint`]).
 //!
