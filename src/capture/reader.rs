@@ -145,6 +145,7 @@ struct LegacySource {
     parse: LegacyParseFn,
     /// Record header length (16, or 24 for the modified format).
     hdr: usize,
+    /// `buf` is prefetched up to here (see [`PREFETCH_AHEAD`]).
     prefetched: usize,
 }
 
@@ -456,11 +457,9 @@ impl CaptureReader {
         #[cfg(unix)]
         let _ = map.advise(memmap2::Advice::Sequential);
         let end = map.len().min(MAP_WINDOW);
-        let mapping = Mapping { map, released: 0 };
-        mapping.populate(0, end);
         let mut src = LegacySource {
             input: Box::new(io::empty()),
-            buf: Buffer::Mapped(mapping),
+            buf: Buffer::Mapped(Mapping { map, released: 0 }),
             start: 0,
             end,
             eof: false,
@@ -472,6 +471,9 @@ impl CaptureReader {
         let Ok(kind) = src.header(name) else {
             return Err(file);
         };
+        if let Buffer::Mapped(m) = &src.buf {
+            m.populate(0, end);
+        }
         // Past the map, the file is read on (see `LegacySource::refill`).
         if file.seek(io::SeekFrom::Start(len)).is_err() {
             return Err(file);

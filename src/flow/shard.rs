@@ -157,7 +157,7 @@ pub(crate) fn extract_in_rounds<E>(
             workers.push(scope.spawn(move || {
                 let mut rows = Vec::new();
                 let mut horizon = i64::MIN;
-                // Rows in messages of at most ROW_BATCH: when a long-lived
+                // Rows in messages of at most `row_batch`: when a long-lived
                 // flow ends, the rows it held back are all final at once.
                 let send = |rows: &mut Vec<PackedRecord>, round_end: bool, flush: bool, horizon| {
                     // A send fails only if the merger is gone (it panicked).
@@ -284,6 +284,13 @@ fn merge(
     let mut seq = 0u64;
     let mut last: Option<(i64, FlowKey)> = None;
     let mut late = 0u64;
+    // A message's rows wait under (start, key, shard, arrival).
+    let hold = |held: &mut SpillBuffer<(i64, FlowKey, usize, u64)>, seq: &mut u64, m: Ready| {
+        for r in m.rows {
+            held.insert((r.start_us, r.key, m.shard, *seq), r.row);
+            *seq += 1;
+        }
+    };
     let mut out = |held: &mut SpillBuffer<(i64, FlowKey, usize, u64)>, below: i64| {
         while held.first_key().is_some_and(|k| k.0 < below) {
             let Some(((start_us, key, _, _), row)) = held.pop_first() else {
@@ -308,12 +315,10 @@ fn merge(
         while !flushing && rounds_in.iter().all(|&n| n > 0) {
             for (s, queue) in waiting.iter_mut().enumerate() {
                 while let Some(m) = queue.pop_front() {
-                    for r in m.rows {
-                        held.insert((r.start_us, r.key, s, seq), r.row);
-                        seq += 1;
-                    }
-                    if m.round_end {
-                        horizons[s] = m.horizon;
+                    let round_end = m.round_end.then_some(m.horizon);
+                    hold(&mut held, &mut seq, m);
+                    if let Some(h) = round_end {
+                        horizons[s] = h;
                         break;
                     }
                 }
@@ -335,11 +340,8 @@ fn merge(
         if flushing {
             for (s, queue) in waiting.iter_mut().enumerate() {
                 for m in queue.drain(..) {
-                    for r in m.rows {
-                        held.insert((r.start_us, r.key, s, seq), r.row);
-                        seq += 1;
-                    }
                     horizons[s] = horizons[s].max(m.horizon);
+                    hold(&mut held, &mut seq, m);
                 }
             }
             out(
@@ -351,10 +353,7 @@ fn merge(
     // Only after a shard panicked (the panic is raised again): the rest.
     for queue in &mut waiting {
         for m in queue.drain(..) {
-            for r in m.rows {
-                held.insert((r.start_us, r.key, m.shard, seq), r.row);
-                seq += 1;
-            }
+            hold(&mut held, &mut seq, m);
         }
     }
     out(&mut held, i64::MAX);
