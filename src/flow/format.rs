@@ -23,6 +23,7 @@ pub fn java_double(x: f64, out: &mut String) {
 }
 
 /// [`java_double`] appended to bytes.
+#[inline]
 pub fn java_double_bytes(x: f64, out: &mut Vec<u8>) {
     java_double_to(x, out);
 }
@@ -35,6 +36,8 @@ pub trait Out {
     /// One ASCII byte.
     fn put_byte(&mut self, b: u8);
     fn put_zeros(&mut self, n: usize);
+    /// The first `len` bytes of `b` (ASCII, `len` <= 16).
+    fn put_fixed(&mut self, b: &[u8; 16], len: usize);
 }
 
 impl Out for String {
@@ -54,6 +57,12 @@ impl Out for String {
     fn put_zeros(&mut self, n: usize) {
         self.extend(std::iter::repeat_n('0', n));
     }
+
+    fn put_fixed(&mut self, b: &[u8; 16], len: usize) {
+        let text = b.get(..len).and_then(|t| std::str::from_utf8(t).ok());
+        debug_assert!(text.is_some_and(|t| t.is_ascii()));
+        self.push_str(text.unwrap_or_default());
+    }
 }
 
 impl Out for Vec<u8> {
@@ -72,18 +81,237 @@ impl Out for Vec<u8> {
     fn put_zeros(&mut self, n: usize) {
         self.resize(self.len() + n, b'0');
     }
+
+    #[inline]
+    fn put_fixed(&mut self, b: &[u8; 16], len: usize) {
+        // A copy of fixed size (two moves, no call), then the tail dropped.
+        let at = self.len();
+        self.extend_from_slice(b);
+        self.truncate(at + len.min(16));
+    }
 }
 
-/// Append `x` in decimal (one digit without the formatter).
+/// Bytes a cell may write with a single bounds check: every number, and
+/// most addresses and timestamps.
+const CELL: usize = 32;
+
+/// The bytes of a row being written: a zero-filled buffer and a write
+/// position, so that a cell of up to [`CELL`] bytes costs one bounds check
+/// and copies of fixed size (no capacity check per byte, no `memcpy` call);
+/// longer texts grow the buffer.
+#[derive(Debug, Default)]
+pub struct RowBuf {
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl RowBuf {
+    /// A buffer with room for `n` bytes before it grows.
+    pub fn with_capacity(n: usize) -> RowBuf {
+        RowBuf {
+            buf: vec![0; n.max(2 * CELL)],
+            pos: 0,
+        }
+    }
+
+    /// Bytes written.
+    pub fn len(&self) -> usize {
+        self.pos
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos == 0
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        self.buf.get(..self.pos).unwrap_or_default()
+    }
+
+    pub fn clear(&mut self) {
+        self.pos = 0;
+    }
+
+    /// The rest of the buffer, at least `n` bytes of it.
+    #[inline(always)]
+    fn room(&mut self, n: usize) -> &mut [u8] {
+        if self.buf.len() - self.pos < n {
+            self.grow(n);
+        }
+        &mut self.buf[self.pos..]
+    }
+
+    #[cold]
+    fn grow(&mut self, n: usize) {
+        let want = (2 * self.buf.len()).max(self.pos + n).max(2 * CELL);
+        self.buf.resize(want, 0);
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, b: u8) {
+        self.room(1)[0] = b;
+        self.pos += 1;
+    }
+
+    #[inline(always)]
+    pub fn extend_from_slice(&mut self, s: &[u8]) {
+        let n = s.len();
+        if n <= CELL {
+            copy_short(self.room(CELL), s);
+        } else {
+            self.room(n)[..n].copy_from_slice(s);
+        }
+        self.pos += n;
+    }
+
+    /// Append a copy of bytes already written.
+    pub fn extend_from_within(&mut self, r: Range<usize>) {
+        let r = r.start.min(self.pos)..r.end.min(self.pos);
+        let n = r.len();
+        self.room(n);
+        self.buf.copy_within(r, self.pos);
+        self.pos += n;
+    }
+
+    /// Overwrite the byte at `at` (< `len`).
+    pub fn set(&mut self, at: usize, b: u8) {
+        if let Some(x) = self.buf.get_mut(at.min(self.pos)) {
+            *x = b;
+        }
+    }
+
+    /// Insert `s` at `at` (<= `len`), moving what follows.
+    pub fn insert(&mut self, at: usize, s: &[u8]) {
+        let at = at.min(self.pos);
+        let n = s.len();
+        self.room(n);
+        self.buf.copy_within(at..self.pos, at + n);
+        self.buf[at..at + n].copy_from_slice(s);
+        self.pos += n;
+    }
+
+    /// Drop the bytes after the first `n`.
+    pub fn truncate(&mut self, n: usize) {
+        self.pos = self.pos.min(n);
+    }
+}
+
+/// Copy `s` (at most [`CELL`] bytes) to the start of `d` (at least
+/// [`CELL`] bytes): two copies of fixed size that may overlap.
+#[inline(always)]
+fn copy_short(d: &mut [u8], s: &[u8]) {
+    let n = s.len();
+    if n >= 16 {
+        d[..16].copy_from_slice(&s[..16]);
+        d[n - 16..n].copy_from_slice(&s[n - 16..]);
+    } else if n >= 8 {
+        d[..8].copy_from_slice(&s[..8]);
+        d[n - 8..n].copy_from_slice(&s[n - 8..]);
+    } else if n >= 4 {
+        d[..4].copy_from_slice(&s[..4]);
+        d[n - 4..n].copy_from_slice(&s[n - 4..]);
+    } else if n > 0 {
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+}
+
+impl Out for RowBuf {
+    fn written(&self) -> usize {
+        self.pos
+    }
+
+    #[inline(always)]
+    fn put(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+
+    #[inline(always)]
+    fn put_byte(&mut self, b: u8) {
+        self.push(b);
+    }
+
+    fn put_zeros(&mut self, n: usize) {
+        self.room(n)[..n].fill(b'0');
+        self.pos += n;
+    }
+
+    #[inline(always)]
+    fn put_fixed(&mut self, b: &[u8; 16], len: usize) {
+        self.room(16)[..16].copy_from_slice(b);
+        self.pos += len.min(16);
+    }
+}
+
+/// "00" to "99": the two digits of every number below 100.
+const PAIRS: [u8; 200] = {
+    let mut t = [0; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// `x` < 10^8 in decimal, with ".0" after it: the text is `t[at..end]`
+/// (`end` = 10, or 8 without the ".0"), at least one digit. No loop and
+/// no branch on the digits; the leading zeros are only skipped.
+#[inline(always)]
+fn digits8(x: u32) -> ([u8; 24], usize) {
+    let x = x.min(99_999_999);
+    let (hi, lo) = ((x / 10_000) as usize, (x % 10_000) as usize);
+    let mut t = [0; 24];
+    for (i, p) in [hi / 100, hi % 100, lo / 100, lo % 100]
+        .into_iter()
+        .enumerate()
+    {
+        t[2 * i] = PAIRS[2 * p];
+        t[2 * i + 1] = PAIRS[2 * p + 1];
+    }
+    t[8] = b'.';
+    t[9] = b'0';
+    let n = (x | 1).ilog10() as usize + 1;
+    (t, 8 - n)
+}
+
+/// Append `t[at..end]` (`end` - `at` <= 16).
+#[inline(always)]
+fn put_digits(out: &mut impl Out, t: &[u8; 24], at: usize, end: usize) {
+    let at = at.min(8);
+    if let Some(b) = t
+        .get(at..at + 16)
+        .and_then(|b| <&[u8; 16]>::try_from(b).ok())
+    {
+        out.put_fixed(b, end - at);
+    }
+}
+
+/// Append `x` in decimal (below 10^8 without the formatter). One digit
+/// (most counters of a row) inline.
+#[inline(always)]
 pub fn put_u64(out: &mut impl Out, x: u64) {
     if x < 10 {
         out.put_byte(b'0' + x as u8);
+    } else {
+        put_u64_long(out, x);
+    }
+}
+
+/// [`put_u64`] of 10 and more.
+#[inline(never)]
+fn put_u64_long(out: &mut impl Out, x: u64) {
+    if x < 100_000_000 {
+        let (t, at) = digits8(x as u32);
+        put_digits(out, &t, at, 8);
     } else {
         out.put(itoa::Buffer::new().format(x));
     }
 }
 
-/// Append `x` in decimal (one digit without the formatter, a sign first).
+/// Append `x` in decimal (a sign first).
+#[inline(always)]
 pub fn put_i64(out: &mut impl Out, x: i64) {
     if x < 0 {
         out.put_byte(b'-');
@@ -111,22 +339,32 @@ fn put_small(out: &mut impl Out, x: u32) {
     out.put_byte(b'0' + (x % 10) as u8);
 }
 
-fn java_double_to(x: f64, out: &mut impl Out) {
+#[inline(always)]
+pub(crate) fn java_double_to(x: f64, out: &mut impl Out) {
     let a = x.abs();
-    // The common cases first (CSV rows are made of them): plain notation.
-    // Also false for NaN.
-    if (1e-3..1e7).contains(&a) {
-        // Integral below 1e7 (< 2^52): adding and removing 2^52 rounds to
-        // an integer, and gives `a` back exactly when it is one.
-        const TWO_52: f64 = 4_503_599_627_370_496.0;
-        if a >= 1.0 && (a + TWO_52) - TWO_52 == a {
-            if x < 0.0 {
-                out.put_byte(b'-');
-            }
-            put_u64(out, a as u64);
-            out.put(".0");
-            return;
+    // Integral below 1e7 (< 2^52), most cells of a row: adding and removing
+    // 2^52 rounds to an integer, and gives `a` back exactly when it is one.
+    // False for NaN.
+    const TWO_52: f64 = 4_503_599_627_370_496.0;
+    if (1.0..1e7).contains(&a) && (a + TWO_52) - TWO_52 == a {
+        if x < 0.0 {
+            out.put_byte(b'-');
         }
+        let (t, at) = digits8(a as u32);
+        put_digits(out, &t, at, 10);
+    } else if x.to_bits() == 0 {
+        out.put_fixed(b"0.0\0\0\0\0\0\0\0\0\0\0\0\0\0", 3);
+    } else {
+        java_double_fraction(x, out);
+    }
+}
+
+/// [`java_double`] of a number that is not an integer in [1, 1e7).
+#[inline(never)]
+fn java_double_fraction(x: f64, out: &mut impl Out) {
+    let a = x.abs();
+    // The common case first: plain notation. Also false for NaN.
+    if (1e-3..1e7).contains(&a) {
         let mut digits = zmij::Buffer::new();
         let s = digits.format_finite(a);
         if !may_tie(a, s) {
@@ -271,8 +509,19 @@ fn shortest_digits(s: &str) -> (StackBuf, i32) {
 /// `m * 5^j`. Integers of 2^53 and more are simply reported.
 #[inline]
 fn may_tie(a: f64, s: &str) -> bool {
-    // Shorter texts (most) without a call.
-    s.len() >= 17 && may_tie_long(a, s)
+    // Shorter texts, and values with more than 27 binary places after the
+    // point (most means and deviations), without a call.
+    s.len() >= 17 && few_binary_places(a) && may_tie_long(a, s)
+}
+
+/// True unless positive finite `a` = `m / 2^j` (odd `m`) has `j` > 27.
+#[inline]
+fn few_binary_places(a: f64) -> bool {
+    let bits = a.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let m = (bits & ((1 << 52) - 1)) | (u64::from(biased != 0) << 52);
+    // `m` = 0 only for zero: no tie.
+    m != 0 && biased.max(1) - 1075 + m.trailing_zeros() as i32 >= -27
 }
 
 /// [`may_tie`] of a number whose text has 17 characters or more.
@@ -708,6 +957,55 @@ mod tests {
             let x = n as f64 / d as f64;
             let s = java_double_both(x);
             proptest::prop_assert_eq!(s.parse::<f64>().unwrap(), x, "{}", s);
+        }
+    }
+
+    /// `put_i64` into bytes and into a string, checked against `Display`.
+    fn check_int(x: i64) {
+        let mut b = b"x".to_vec();
+        put_i64(&mut b, x);
+        assert_eq!(String::from_utf8(b).unwrap(), format!("x{x}"));
+        let mut s = String::from("y");
+        put_i64(&mut s, x);
+        assert_eq!(s, format!("y{x}"));
+    }
+
+    #[test]
+    fn integers_print_like_display_at_every_digit_count() {
+        let mut p = 1i64;
+        for _ in 0..19 {
+            for x in [p - 1, p, p + 1, 2 * p - 1, 5 * p] {
+                check_int(x);
+                check_int(-x);
+            }
+            p *= 10;
+        }
+        for x in [0, i64::MAX, i64::MIN, 99_999_999, 100_000_000] {
+            check_int(x);
+        }
+    }
+
+    #[test]
+    fn short_texts_append_exactly() {
+        // Every length around the fixed-size copies, onto every prefix length.
+        let src: String = (0..40).map(|i| char::from(b'a' + i % 26)).collect();
+        for pre in 0..3 {
+            for n in 0..=40 {
+                let mut v = vec![b'#'; pre];
+                v.put(&src[..n]);
+                v.put("|");
+                assert_eq!(v.len(), pre + n + 1);
+                assert_eq!(&v[pre..pre + n], &src.as_bytes()[..n]);
+                assert_eq!(v[pre + n], b'|');
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn integers_print_like_display(x in proptest::num::i64::ANY, small in 0i64..200_000_000) {
+            check_int(x);
+            check_int(small);
         }
     }
 

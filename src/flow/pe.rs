@@ -42,7 +42,7 @@
 
 use super::format::push_pe_timestamp;
 use super::key::{FixedState, FlowKey, FlowMap};
-use super::record::{Cell, Closed, PackedRecord, Packer};
+use super::record::{Closed, PackedRecord, Packer};
 use super::stats::Summary;
 use super::v3::{ACTIVITY_TIMEOUT_US, FLOW_TIMEOUT_US, REORDER_SLACK_US};
 use super::{CloseReason, FlowStats};
@@ -723,7 +723,6 @@ impl PeFlow {
 
     /// The flow's row, packed with `v` (emptied again).
     pub(super) fn record(&self, v: &mut Packer) -> PackedRecord {
-        use Cell::{Float, Int};
         let (n_fwd, n_bwd) = (self.fwd_len.n(), self.bwd_len.n());
         let duration = self.duration();
         let secs = duration as f64 / 1e6;
@@ -734,75 +733,77 @@ impl PeFlow {
             (self.o.src, self.o.sport),
             (self.o.dst, self.o.dport),
         );
-        v.push(Int(i64::from(self.proto)));
+        v.int(i64::from(self.proto));
         v.text_with(|s| push_pe_timestamp(s, self.start));
-        v.push(Int(duration));
-        v.push(Int(n_fwd as i64));
-        v.push(Int(n_bwd as i64));
-        v.push(Float(self.fwd_len.sum()));
-        v.push(Float(self.bwd_len.sum()));
+        v.int(duration);
+        v.int(n_fwd as i64);
+        v.int(n_bwd as i64);
+        v.float(self.fwd_len.sum());
+        v.float(self.bwd_len.sum());
         for s in [&self.fwd_len, &self.bwd_len] {
             if s.n() > 0 {
-                v.extend([s.max(), s.min(), s.mean(), s.std()].map(Float));
+                v.floats([s.max(), s.min(), s.mean(), s.std()]);
             } else {
-                v.extend([0; 4].map(Int));
+                v.zeros(4);
             }
         }
         if duration != 0 {
-            v.push(Float((self.fwd_bytes + self.bwd_bytes) as f64 / secs));
-            v.push(Float(self.packets() as f64 / secs));
+            v.float((self.fwd_bytes + self.bwd_bytes) as f64 / secs);
+            v.float(self.packets() as f64 / secs);
         } else if self.fixed {
             // B18: no rate over an empty interval.
-            v.extend([0.0; 2].map(Float));
+            v.floats([0.0; 2]);
         } else {
-            v.extend([-1; 2].map(Int));
+            v.int(-1);
+            v.int(-1);
         }
         let f = &self.flow_iat;
         let nan0 = |x: f64| if x.is_nan() { 0.0 } else { x };
-        v.extend([f.mean(), f.std(), f.max(), f.min()].map(|x| Float(nan0(x))));
+        v.floats([f.mean(), f.std(), f.max(), f.min()].map(nan0));
         for (n, s) in [(n_fwd, &self.fwd_iat), (n_bwd, &self.bwd_iat)] {
             if n > 1 {
-                v.extend([s.sum(), s.mean(), s.std(), s.max(), s.min()].map(Float));
+                v.floats([s.sum(), s.mean(), s.std(), s.max(), s.min()]);
             } else {
-                v.extend([0; 5].map(Int));
+                v.zeros(5);
             }
         }
-        v.extend(
-            [
-                self.psh[0],
-                self.psh[1],
-                self.urg[0],
-                self.urg[1],
-                self.rst[0],
-                self.rst[1],
-                self.fwd_header,
-                self.bwd_header,
-            ]
-            .map(Int),
-        );
+        for x in [
+            self.psh[0],
+            self.psh[1],
+            self.urg[0],
+            self.urg[1],
+            self.rst[0],
+            self.rst[1],
+            self.fwd_header,
+            self.bwd_header,
+        ] {
+            v.int(x);
+        }
         let per_sec = |n: u64| {
             if duration > 0 { n as f64 / secs } else { 0.0 }
         };
-        v.push(Float(per_sec(n_fwd)));
-        v.push(Float(per_sec(n_bwd)));
+        v.float(per_sec(n_fwd));
+        v.float(per_sec(n_bwd));
         let a = &self.all_len;
         if a.n() > 0 {
-            v.extend([a.min(), a.max(), a.mean(), a.std(), a.variance()].map(Float));
+            v.floats([a.min(), a.max(), a.mean(), a.std(), a.variance()]);
         } else {
-            v.extend([0; 5].map(Int));
+            v.zeros(5);
         }
-        v.extend(self.flags.map(Int));
-        v.push(Float(if n_fwd > 0 {
+        for x in self.flags {
+            v.int(x);
+        }
+        v.float(if n_fwd > 0 {
             n_bwd as f64 / n_fwd as f64
         } else {
             0.0
-        }));
+        });
         let packets = self.packets();
-        v.push(Float(if packets > 0 {
+        v.float(if packets > 0 {
             a.sum() / packets as f64
         } else {
             0.0
-        }));
+        });
         let seg = |s: &Summary| {
             if s.n() > 0 {
                 s.sum() / s.n() as f64
@@ -810,12 +811,12 @@ impl PeFlow {
                 0.0
             }
         };
-        v.push(Float(seg(&self.fwd_len)));
-        v.push(Float(seg(&self.bwd_len)));
+        v.float(seg(&self.fwd_len));
+        v.float(seg(&self.bwd_len));
         for b in &self.bulk {
-            v.push(Float(b.bytes_per_bulk()));
-            v.push(Float(b.packets_per_bulk()));
-            v.push(Float(b.rate()));
+            v.float(b.bytes_per_bulk());
+            v.float(b.packets_per_bulk());
+            v.float(b.rate());
         }
         // Corrected: subflows = gaps > 1 s plus one (B10).
         let subflows = self.sf_count + i64::from(self.fixed);
@@ -826,14 +827,18 @@ impl PeFlow {
                 x / subflows as f64
             }
         };
-        v.push(Float(sf(n_fwd as f64)));
-        v.push(Float(sf(self.fwd_bytes as f64)));
-        v.push(Float(sf(n_bwd as f64)));
-        v.push(Float(sf(self.bwd_bytes as f64)));
-        v.push(Int(i64::from(self.init_win_fwd)));
-        v.push(Int(i64::from(self.init_win_bwd)));
-        v.extend(self.act_data.map(Int));
-        v.extend(self.min_seg.map(Int));
+        v.float(sf(n_fwd as f64));
+        v.float(sf(self.fwd_bytes as f64));
+        v.float(sf(n_bwd as f64));
+        v.float(sf(self.bwd_bytes as f64));
+        v.int(i64::from(self.init_win_fwd));
+        v.int(i64::from(self.init_win_bwd));
+        for x in self.act_data {
+            v.int(x);
+        }
+        for x in self.min_seg {
+            v.int(x);
+        }
         // Corrected: the last active period counts too (B17).
         let mut active = self.active;
         if self.fixed && self.end_active - self.start_active > 0 {
@@ -841,17 +846,17 @@ impl PeFlow {
         }
         for s in [&active, &self.idle] {
             if s.n() > 0 {
-                v.extend([s.mean(), s.std(), s.max(), s.min()].map(Float));
+                v.floats([s.mean(), s.std(), s.max(), s.min()]);
             } else {
-                v.extend([0; 4].map(Int));
+                v.zeros(4);
             }
         }
-        v.push(Int(i64::from(self.icmp_code)));
-        v.push(Int(i64::from(self.icmp_type)));
-        v.push(Int(self.retrans[0]));
-        v.push(Int(self.retrans[1]));
-        v.push(Int(self.retrans[0] + self.retrans[1]));
-        v.push(Int(self.cumulative_at_close()));
+        v.int(i64::from(self.icmp_code));
+        v.int(i64::from(self.icmp_type));
+        v.int(self.retrans[0]);
+        v.int(self.retrans[1]);
+        v.int(self.retrans[0] + self.retrans[1]);
+        v.int(self.cumulative_at_close());
         v.text("NeedManualLabel");
         v.record(self.start, self.key)
     }

@@ -16,7 +16,7 @@
 //! ([`recycle`], [`SpareRow`]): the pool only holds memory, never content.
 
 use super::csv::push_text;
-use super::format::{java_double_bytes, push_flow_id, push_ip, put_i64};
+use super::format::{RowBuf, java_double_bytes, java_double_to, push_flow_id, push_ip, put_i64};
 use super::key::FlowKey;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -144,22 +144,22 @@ const TAG_TEXT8: u8 = 8;
 const TAG_TEXT32: u8 = 9;
 
 /// Builds a [`PackedRow`] cell by cell: tagged cells, or (made with
-/// [`Packer::csv`]) the row's CSV line itself.
+/// [`Packer::csv`]) the row's CSV line itself. Cells are written into a
+/// [`RowBuf`]; a CSV cell is followed by its comma, and the row's last
+/// comma is dropped when the row is finished.
 #[derive(Debug, Default)]
 pub(crate) struct Packer {
-    b: Vec<u8>,
+    b: RowBuf,
     /// Write the CSV line instead of tagged cells.
     csv: bool,
-    /// A cell was written (CSV: the next one needs a comma).
-    started: bool,
 }
 
 impl Packer {
     /// A packer with room for about `cells` cells.
     pub(crate) fn new(cells: usize) -> Packer {
         Packer {
-            b: Vec::with_capacity(4 * cells + 96),
-            ..Packer::default()
+            b: RowBuf::with_capacity(4 * cells + 96),
+            csv: false,
         }
     }
 
@@ -167,28 +167,18 @@ impl Packer {
     /// text [`super::csv::format_row`] gives for the row's cells.
     pub(crate) fn csv() -> Packer {
         Packer {
-            b: Vec::with_capacity(1024),
+            b: RowBuf::with_capacity(4096),
             csv: true,
-            ..Packer::default()
         }
     }
 
-    /// CSV: the comma before every cell but the first.
-    fn separate(&mut self) {
-        if self.started {
-            self.b.push(b',');
-        }
-        self.started = true;
-    }
-
+    #[inline]
     pub(crate) fn int(&mut self, x: i64) {
-        if self.csv {
-            self.separate();
-            put_i64(&mut self.b, x);
-            return;
-        }
         let b = &mut self.b;
-        if x == 0 {
+        if self.csv {
+            put_i64(b, x);
+            b.push(b',');
+        } else if x == 0 {
             b.push(TAG_INT0);
         } else if let Ok(x) = i8::try_from(x) {
             b.push(TAG_INT8);
@@ -205,15 +195,14 @@ impl Packer {
         }
     }
 
+    #[inline]
     pub(crate) fn float(&mut self, x: f64) {
-        if self.csv {
-            self.separate();
-            java_double_bytes(x, &mut self.b);
-            return;
-        }
         let b = &mut self.b;
-        // `+0.0` only: `-0.0` prints differently and keeps its bits.
-        if x.to_bits() == 0 {
+        if self.csv {
+            java_double_to(x, b);
+            b.push(b',');
+        } else if x.to_bits() == 0 {
+            // `+0.0` only: `-0.0` prints differently and keeps its bits.
             b.push(TAG_FLOAT0);
         } else if x > 0.0 && x < 65536.0 && x.fract() == 0.0 {
             b.push(TAG_FLOAT16);
@@ -224,13 +213,29 @@ impl Packer {
         }
     }
 
+    /// [`Packer::float`] of each of `xs`.
+    #[inline]
+    pub(crate) fn floats<const N: usize>(&mut self, xs: [f64; N]) {
+        for x in xs {
+            self.float(x);
+        }
+    }
+
+    /// `n` cells `Int(0)`.
+    #[inline]
+    pub(crate) fn zeros(&mut self, n: usize) {
+        for _ in 0..n {
+            self.int(0);
+        }
+    }
+
     pub(crate) fn text(&mut self, s: &str) {
+        let b = &mut self.b;
         if self.csv {
-            self.separate();
-            push_text(s, &mut self.b);
+            push_text(s, b);
+            b.push(b',');
             return;
         }
-        let b = &mut self.b;
         match u8::try_from(s.len()) {
             Ok(n) => {
                 b.push(TAG_TEXT8);
@@ -261,29 +266,33 @@ impl Packer {
 
     /// A text cell that `write` writes: generated ASCII text (addresses,
     /// times, flow ids) that never needs CSV quoting, written in place.
-    pub(crate) fn text_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+    pub(crate) fn text_with(&mut self, write: impl FnOnce(&mut RowBuf)) {
+        let b = &mut self.b;
         if self.csv {
-            self.separate();
-            let start = self.b.len();
-            write(&mut self.b);
+            let start = b.len();
+            write(b);
             debug_assert!(
-                std::str::from_utf8(&self.b[start..]).is_ok_and(|t| !super::csv::needs_quotes(t))
+                std::str::from_utf8(&b.as_slice()[start..])
+                    .is_ok_and(|t| !super::csv::needs_quotes(t))
             );
+            b.push(b',');
             return;
         }
-        let b = &mut self.b;
         b.push(TAG_TEXT8);
         let at = b.len();
         b.push(0);
         write(b);
-        debug_assert!(b[at + 1..].is_ascii());
+        debug_assert!(b.as_slice()[at + 1..].is_ascii());
         let n = b.len() - at - 1;
         match u8::try_from(n) {
-            Ok(n) => b[at] = n,
+            Ok(n) => b.set(at, n),
             Err(_) => {
                 // Longer than any generated cell; kept exact all the same.
-                b[at - 1] = TAG_TEXT32;
-                b.splice(at..=at, (n as u32).to_le_bytes());
+                b.set(at - 1, TAG_TEXT32);
+                b.insert(at, &[0; 3]);
+                for (i, x) in (n as u32).to_le_bytes().into_iter().enumerate() {
+                    b.set(at + i, x);
+                }
             }
         }
     }
@@ -319,9 +328,12 @@ impl Packer {
 
     /// The row so far; the packer is empty again.
     pub(crate) fn finish(&mut self) -> PackedRow {
+        if self.csv {
+            // The comma after the last cell.
+            self.b.truncate(self.b.len().saturating_sub(1));
+        }
         let row = PackedRow(self.b.as_slice().into());
         self.b.clear();
-        self.started = false;
         row
     }
 
