@@ -37,7 +37,7 @@ use super::v3::REORDER_SLACK_US;
 use super::{CloseReason, FlowStats};
 use crate::capture::{PacketRepr, TcpFlags};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 /// Default idle timeout (µs).
 pub const DEFAULT_IDLE_TIMEOUT_US: i64 = 120_000_000;
@@ -69,7 +69,11 @@ pub struct PxTable {
     /// (deadline, id, key): the earliest time the entry may expire; checked
     /// and re-queued lazily.
     deadlines: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
-    by_start: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
+    /// (start, id) of the open flows, and of closed ones not yet popped:
+    /// its least open entry is the horizon.
+    by_start: BinaryHeap<Reverse<(i64, u64)>>,
+    /// Which ids are open, for the ids from the oldest open one on.
+    live: LiveIds,
     next_id: u64,
     clock: i64,
     /// Only delays output ordering here (see [`super::FlowParams`]).
@@ -79,6 +83,45 @@ pub struct PxTable {
     /// point is to reuse their memory.
     #[allow(clippy::vec_box)]
     spare: Vec<Box<PeFlow>>,
+}
+
+/// The open flows' ids, as a window from the oldest open id to the newest
+/// id: ids are handed out in order, so the window moves on as the oldest
+/// ones close (a byte per id in it).
+#[derive(Debug, Default)]
+struct LiveIds {
+    base: u64,
+    open: VecDeque<bool>,
+}
+
+impl LiveIds {
+    /// `id` (the next one: the ids of a table count up from 0) opened.
+    fn open(&mut self, id: u64) {
+        debug_assert_eq!(id, self.base + self.open.len() as u64);
+        if self.open.is_empty() {
+            self.base = id;
+        }
+        self.open.push_back(true);
+    }
+
+    fn close(&mut self, id: u64) {
+        if let Some(x) = id
+            .checked_sub(self.base)
+            .and_then(|i| self.open.get_mut(i as usize))
+        {
+            *x = false;
+        }
+        while self.open.front() == Some(&false) {
+            self.open.pop_front();
+            self.base += 1;
+        }
+    }
+
+    fn is_open(&self, id: u64) -> bool {
+        id.checked_sub(self.base)
+            .and_then(|i| self.open.get(i as usize))
+            .is_some_and(|&x| x)
+    }
 }
 
 /// Closed flows' boxes kept for reuse at most.
@@ -93,6 +136,7 @@ impl PxTable {
             flows: flow_map(),
             deadlines: BinaryHeap::new(),
             by_start: BinaryHeap::new(),
+            live: LiveIds::default(),
             next_id: 0,
             clock: i64::MIN,
             slack: REORDER_SLACK_US,
@@ -100,8 +144,9 @@ impl PxTable {
         }
     }
 
-    /// Keep a closed flow's box for the next flow.
+    /// Forget a closed flow; keep its box for the next flow.
     fn retire(&mut self, flow: Box<PeFlow>) {
+        self.live.close(flow.id);
         if self.spare.len() < SPARE_FLOWS {
             self.spare.push(flow);
         }
@@ -153,7 +198,8 @@ impl PxTable {
             }
             None => PeFlow::new(true, id, key, p, own, own, RetransSet::default(), stats),
         };
-        self.by_start.push(Reverse((flow.start, id, key)));
+        self.by_start.push(Reverse((flow.start, id)));
+        self.live.open(id);
         self.deadlines
             .push(Reverse((self.deadline_of(&flow), id, key)));
         match self.spare.pop() {
@@ -302,9 +348,8 @@ impl PxTable {
     /// See [`super::v3::V3Table::horizon`].
     pub fn horizon(&mut self) -> i64 {
         let watermark = self.clock.saturating_sub(self.slack);
-        while let Some(Reverse((start, id, key))) = self.by_start.peek().copied() {
-            let live = matches!(self.flows.get(&key), Some(Slot::Open(f)) if f.id == id);
-            if live {
+        while let Some(&Reverse((start, id))) = self.by_start.peek() {
+            if self.live.is_open(id) {
                 return start.min(watermark);
             }
             self.by_start.pop();
@@ -335,6 +380,7 @@ impl PxTable {
             closed.rows.drain(..).for_each(&mut *emit);
         }
         self.by_start.clear();
+        self.live = LiveIds::default();
         self.deadlines.clear();
     }
 }
