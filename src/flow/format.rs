@@ -756,15 +756,40 @@ pub fn push_pe_timestamp(s: &mut impl Out, ts_us: i64) {
     }
 }
 
+/// Every octet in decimal with a dot after it, padded to four bytes, and
+/// the length with the dot.
+const OCTETS: [([u8; 4], u8); 256] = {
+    let mut t = [([0; 4], 0); 256];
+    let mut i = 0;
+    while i < 256 {
+        let (h, d, u) = ((i / 100) as u8, (i / 10 % 10) as u8, (i % 10) as u8);
+        t[i] = if i >= 100 {
+            ([b'0' + h, b'0' + d, b'0' + u, b'.'], 4)
+        } else if i >= 10 {
+            ([b'0' + d, b'0' + u, b'.', 0], 3)
+        } else {
+            ([b'0' + u, b'.', 0, 0], 2)
+        };
+        i += 1;
+    }
+    t
+};
+
 /// Append an address as `Display` writes it (IPv4 without the formatter).
 pub fn push_ip(s: &mut impl Out, ip: IpAddr) {
     match ip {
         IpAddr::V4(v) => {
-            let [a, b, c, d] = v.octets();
-            put_small(s, u32::from(a));
-            for o in [b, c, d] {
-                s.put_byte(b'.');
-                put_small(s, u32::from(o));
+            // Each octet's digits and a dot, four bytes at a time; the text
+            // (at most 15 bytes) goes out in one copy, without the last dot.
+            let mut t = [0; 20];
+            let mut n = 0;
+            for o in v.octets() {
+                let (text, len) = OCTETS[usize::from(o)];
+                t[n..n + 4].copy_from_slice(&text);
+                n += usize::from(len);
+            }
+            if let Some(b) = t.first_chunk::<16>() {
+                s.put_fixed(b, n - 1);
             }
         }
         IpAddr::V6(v) => put_display(s, v),
@@ -1082,6 +1107,24 @@ mod tests {
             assert_eq!(bytes[2..], *want.as_bytes());
             assert_eq!(bytes[a_at], *a.to_string().as_bytes());
             assert_eq!(bytes[b_at], *b.to_string().as_bytes());
+        }
+        // Every octet value in every place, into a row and a string.
+        for o in 0..=255u8 {
+            for ip in [
+                [o, 0, 0, 0],
+                [1, o, 22, 3],
+                [100, 9, o, 250],
+                [255, 10, 1, o],
+            ] {
+                let ip = IpAddr::from(ip);
+                let mut row = RowBuf::default();
+                row.put("x");
+                push_ip(&mut row, ip);
+                assert_eq!(row.as_slice(), format!("x{ip}").as_bytes());
+                let mut text = String::new();
+                push_ip(&mut text, ip);
+                assert_eq!(text, ip.to_string());
+            }
         }
     }
 
