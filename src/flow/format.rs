@@ -341,6 +341,13 @@ fn put_small(out: &mut impl Out, x: u32) {
 
 #[inline(always)]
 pub(crate) fn java_double_to(x: f64, out: &mut impl Out) {
+    java_double_then::<false>(x, out);
+}
+
+/// [`java_double`] and, with `COMMA`, the comma after a CSV cell (written
+/// in the same copy where the text is short).
+#[inline(always)]
+pub(crate) fn java_double_then<const COMMA: bool>(x: f64, out: &mut impl Out) {
     let a = x.abs();
     // Integral below 1e7 (< 2^52), most cells of a row: adding and removing
     // 2^52 rounds to an integer, and gives `a` back exactly when it is one.
@@ -350,12 +357,16 @@ pub(crate) fn java_double_to(x: f64, out: &mut impl Out) {
         if x < 0.0 {
             out.put_byte(b'-');
         }
-        let (t, at) = digits8(a as u32);
-        put_digits(out, &t, at, 10);
+        let (mut t, at) = digits8(a as u32);
+        t[10] = b',';
+        put_digits(out, &t, at, 10 + usize::from(COMMA));
     } else if x.to_bits() == 0 {
-        out.put_fixed(b"0.0\0\0\0\0\0\0\0\0\0\0\0\0\0", 3);
+        out.put_fixed(b"0.0,\0\0\0\0\0\0\0\0\0\0\0\0", 3 + usize::from(COMMA));
     } else {
         java_double_fraction(x, out);
+        if COMMA {
+            out.put_byte(b',');
+        }
     }
 }
 

@@ -16,7 +16,9 @@
 //! ([`recycle`], [`SpareRow`]): the pool only holds memory, never content.
 
 use super::csv::push_text;
-use super::format::{RowBuf, java_double_bytes, java_double_to, push_flow_id, push_ip, put_i64};
+use super::format::{
+    Out, RowBuf, java_double_bytes, java_double_then, push_flow_id, push_ip, put_i64,
+};
 use super::key::FlowKey;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -176,8 +178,16 @@ impl Packer {
     pub(crate) fn int(&mut self, x: i64) {
         let b = &mut self.b;
         if self.csv {
-            put_i64(b, x);
-            b.push(b',');
+            if let Ok(d @ 0..10) = u8::try_from(x) {
+                // One digit (most counters) and its comma in one copy.
+                let mut t = [0; 16];
+                t[0] = b'0' + d;
+                t[1] = b',';
+                b.put_fixed(&t, 2);
+            } else {
+                put_i64(b, x);
+                b.push(b',');
+            }
         } else if x == 0 {
             b.push(TAG_INT0);
         } else if let Ok(x) = i8::try_from(x) {
@@ -199,8 +209,7 @@ impl Packer {
     pub(crate) fn float(&mut self, x: f64) {
         let b = &mut self.b;
         if self.csv {
-            java_double_to(x, b);
-            b.push(b',');
+            java_double_then::<true>(x, b);
         } else if x.to_bits() == 0 {
             // `+0.0` only: `-0.0` prints differently and keeps its bits.
             b.push(TAG_FLOAT0);
