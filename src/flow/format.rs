@@ -1010,13 +1010,11 @@ mod tests {
 
     #[test]
     fn integers_print_like_display_at_every_digit_count() {
-        let mut p = 1i64;
-        for _ in 0..19 {
+        for p in (0..19).map(|e| 10i64.pow(e)) {
             for x in [p - 1, p, p + 1, 2 * p - 1, 5 * p] {
                 check_int(x);
                 check_int(-x);
             }
-            p *= 10;
         }
         for x in [0, i64::MAX, i64::MIN, 99_999_999, 100_000_000] {
             check_int(x);
