@@ -336,24 +336,35 @@ impl Bulk {
 }
 
 /// A TCP packet as the retransmission counter compares it: (source IP, seq,
-/// ack, payload, window). The source is one of the flow key's two addresses,
-/// kept as "is it the key's second address" (the same bit for both when they
-/// are equal, as IP equality would say).
+/// ack, payload, window), in 16 bytes. The source is one of the flow key's
+/// two addresses, kept as "is it the key's second address" (the same bit for
+/// both when they are equal, as IP equality would say).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct RetransKey {
     seq_ack: u64,
-    payload_window: u64,
-    from_b: bool,
+    /// Payload (a u32 length) in the high half; the side in bit 31; the
+    /// window (a u16, or -1) plus one in the low 17 bits.
+    payload_side_window: u64,
 }
 
 impl RetransKey {
     fn of(key: &FlowKey, p: &PePacket) -> RetransKey {
-        // `payload` comes from a u32 length and `window` from a u16 (or is
-        // -1/0): both fit 32 bits.
+        RetransKey::new(
+            (u64::from(p.seq) << 32) | u64::from(p.ack),
+            p.payload as u32,
+            p.window,
+            p.src != key.a,
+        )
+    }
+
+    fn new(seq_ack: u64, payload: u32, window: i32, from_b: bool) -> RetransKey {
+        debug_assert!((-1..=65_535).contains(&window));
+        let window = (window.wrapping_add(1) as u32) & 0x1_ffff;
         RetransKey {
-            seq_ack: (u64::from(p.seq) << 32) | u64::from(p.ack),
-            payload_window: ((p.payload as u64) << 32) | u64::from(p.window as u32),
-            from_b: p.src != key.a,
+            seq_ack,
+            payload_side_window: (u64::from(payload) << 32)
+                | (u64::from(from_b) << 31)
+                | u64::from(window),
         }
     }
 }
@@ -377,7 +388,7 @@ pub(super) struct RetransSet {
 impl RetransKey {
     /// One of 128 bits, from a multiplicative hash of the tuple.
     fn bit(&self) -> u128 {
-        let x = self.seq_ack ^ self.payload_window.rotate_left(29) ^ u64::from(self.from_b);
+        let x = self.seq_ack ^ self.payload_side_window.rotate_left(29);
         1 << (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 57)
     }
 }
@@ -1379,14 +1390,24 @@ mod tests {
         /// tuples repeat).
         #[test]
         fn retransmission_memory_is_a_set(
-            keys in proptest::collection::vec((0u64..6, 0u64..12, proptest::bool::ANY), 0..120)
+            keys in proptest::collection::vec(
+                (
+                    0u64..6,
+                    proptest::sample::select(vec![0u32, 1, 2, u32::MAX]),
+                    proptest::sample::select(vec![-1i32, 0, 1, 65_534, 65_535]),
+                    proptest::bool::ANY,
+                ),
+                0..120,
+            )
         ) {
+            // The reference set holds the fields themselves, so that the
+            // packed key must tell apart every tuple they do.
             let mut set = RetransSet::default();
             let mut want = HashSet::new();
-            for (seq_ack, payload_window, from_b) in keys {
-                let k = RetransKey { seq_ack, payload_window: payload_window << 32, from_b };
-                proptest::prop_assert_eq!(set.contains(&k), want.contains(&k));
-                proptest::prop_assert_eq!(set.insert(k), want.insert(k));
+            for t @ (seq_ack, payload, window, from_b) in keys {
+                let k = RetransKey::new(seq_ack, payload, window, from_b);
+                proptest::prop_assert_eq!(set.contains(&k), want.contains(&t));
+                proptest::prop_assert_eq!(set.insert(k), want.insert(t));
                 proptest::prop_assert!(set.contains(&k));
                 proptest::prop_assert_eq!(set.len(), want.len());
             }
