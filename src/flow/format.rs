@@ -274,8 +274,13 @@ fn digits8(x: u32) -> ([u8; 24], usize) {
     }
     t[8] = b'.';
     t[9] = b'0';
-    let n = (x | 1).ilog10() as usize + 1;
-    (t, 8 - n)
+    // Leading '0' digits are zero bytes once '0' is taken from each: count
+    // them from the top of the eight digits read as one big-endian word,
+    // keeping the last digit.
+    let mut word = [0; 8];
+    word.copy_from_slice(&t[..8]);
+    let zeros = (u64::from_be_bytes(word) - 0x3030_3030_3030_3030).leading_zeros() / 8;
+    (t, (zeros as usize).min(7))
 }
 
 /// Append `t[at..end]` (`end` - `at` <= 16).
