@@ -535,29 +535,25 @@ fn may_tie(a: f64, s: &str) -> bool {
 /// True unless positive finite `a` = `m / 2^j` (odd `m`) has `j` > 27.
 #[inline]
 fn few_binary_places(a: f64) -> bool {
+    // `m` = 0 only for zero: no tie.
+    odd_significand(a).is_some_and(|(_, q)| q >= -27)
+}
+
+/// `a` = `m * 2^q` with odd `m` (`None` for zero), `a` positive and finite.
+#[inline]
+fn odd_significand(a: f64) -> Option<(u64, i32)> {
     let bits = a.to_bits();
     let biased = ((bits >> 52) & 0x7ff) as i32;
     let m = (bits & ((1 << 52) - 1)) | (u64::from(biased != 0) << 52);
-    // `m` = 0 only for zero: no tie.
-    m != 0 && biased.max(1) - 1075 + m.trailing_zeros() as i32 >= -27
+    let tz = m.trailing_zeros();
+    (m != 0).then(|| (m >> tz, biased.max(1) - 1075 + tz as i32))
 }
 
 /// [`may_tie`] of a number whose text has 17 characters or more.
 fn may_tie_long(a: f64, s: &str) -> bool {
-    let bits = a.to_bits();
-    let biased = ((bits >> 52) & 0x7ff) as i32;
-    let frac = bits & ((1 << 52) - 1);
-    let (mut m, mut q) = if biased == 0 {
-        (frac, -1074)
-    } else {
-        (frac | (1 << 52), biased - 1075)
-    };
-    if m == 0 {
+    let Some((m, q)) = odd_significand(a) else {
         return false;
-    }
-    let tz = m.trailing_zeros();
-    m >>= tz;
-    q += tz as i32;
+    };
     if q >= 0 {
         return true;
     }
@@ -1028,16 +1024,19 @@ mod tests {
 
     #[test]
     fn short_texts_append_exactly() {
-        // Every length around the fixed-size copies, onto every prefix length.
-        let src: String = (0..40).map(|i| char::from(b'a' + i % 26)).collect();
-        for pre in 0..3 {
-            for n in 0..=40 {
-                let mut v = vec![b'#'; pre];
+        // Every length around the fixed-size copies, onto every prefix
+        // length, and past the buffer's first size (it grows).
+        let src: String = (0..100).map(|i| char::from(b'a' + i % 26)).collect();
+        for pre in [0, 1, 2, 31, 32, 33, 63] {
+            for n in 0..=100 {
+                let mut v = RowBuf::with_capacity(64);
+                v.put(&"#".repeat(pre));
                 v.put(&src[..n]);
-                v.put("|");
-                assert_eq!(v.len(), pre + n + 1);
-                assert_eq!(&v[pre..pre + n], &src.as_bytes()[..n]);
-                assert_eq!(v[pre + n], b'|');
+                v.put_byte(b'|');
+                v.put_fixed(b"0123456789abcdef", 3);
+                let want = format!("{}{}|012", "#".repeat(pre), &src[..n]);
+                assert_eq!(v.as_slice(), want.as_bytes());
+                assert_eq!(v.written(), want.len());
             }
         }
     }
