@@ -28,6 +28,40 @@ pub type FixedState = foldhash::fast::FixedState;
 /// path to output without sorting).
 pub type FlowMap<V> = HashMap<FlowKey, V, FlowKeyState>;
 
+/// A hash map keyed by [`HashedKey`]: for a table whose packets come with
+/// their key's hash already computed (never iterated on a path to output
+/// without sorting).
+pub type HashedMap<V> = HashMap<HashedKey, V, FlowKeyState>;
+
+/// A [`FlowKey`] and its [`FlowKey::hash64`], which is its hash in a
+/// [`HashedMap`] (not computed again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashedKey {
+    pub hash: u64,
+    pub key: FlowKey,
+}
+
+impl HashedKey {
+    pub fn new(key: FlowKey) -> HashedKey {
+        HashedKey {
+            hash: key.hash64(),
+            key,
+        }
+    }
+}
+
+/// Writes the stored hash, one word.
+impl Hash for HashedKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.hash);
+    }
+}
+
+/// An empty [`HashedMap`].
+pub fn hashed_map<V>() -> HashedMap<V> {
+    HashMap::with_hasher(FlowKeyState)
+}
+
 /// An empty [`FlowMap`].
 pub fn flow_map<V>() -> FlowMap<V> {
     HashMap::with_hasher(FlowKeyState)

@@ -393,7 +393,7 @@ impl FlowExtractor {
         }
         match (&p.0, &mut self.engine) {
             (PreparedKind::Px(p), Engine::Px(t)) => {
-                t.push_prepared(&p.packet(), p.key, &mut self.closed, &mut self.stats);
+                t.push_px(p, &mut self.closed, &mut self.stats);
                 self.stash();
             }
             (PreparedKind::Raw(repr), _) => self.push(repr),
@@ -602,24 +602,31 @@ impl Prepared {
         })
     }
 
-    /// The packet's flow key as `profile` sees it, direction-free (the
-    /// same for every packet of a flow); `None` for a packet the profile
+    /// [`FlowKey::hash64`] of the packet's flow key as `profile` sees it,
+    /// direction-free (the same for every packet of a flow; computed once
+    /// for a corrected-profile packet); `None` for a packet the profile
     /// skips.
-    pub(crate) fn shard_key(&self, profile: Profile) -> Option<FlowKey> {
+    #[inline]
+    pub(crate) fn shard_hash(&self, profile: Profile) -> Option<u64> {
         match &self.0 {
-            PreparedKind::Px(p) => Some(p.key),
-            PreparedKind::Raw(p) => match profile {
-                Profile::Cic2017 | Profile::Cic2018 => v3::V3Packet::from_repr(p, false)
-                    .ok()
-                    .map(|v| FlowKey::canonical(v.src, v.dst, v.sport, v.dport, v.proto)),
-                Profile::Engelen => pe::PePacket::from_repr(p)
-                    .ok()
-                    .map(|v| FlowKey::canonical(v.src, v.dst, v.sport, v.dport, v.proto)),
-                Profile::Corrected => {
-                    let v = pe::PePacket::corrected_from_repr(p);
-                    Some(FlowKey::canonical(v.src, v.dst, v.sport, v.dport, v.proto))
-                }
-            },
+            PreparedKind::Px(p) => Some(p.hash),
+            PreparedKind::Raw(p) => raw_shard_key(profile, p).map(|k| k.hash64()),
+        }
+    }
+}
+
+/// The flow key of `p` as `profile` sees it, direction-free.
+fn raw_shard_key(profile: Profile, p: &PacketRepr) -> Option<FlowKey> {
+    match profile {
+        Profile::Cic2017 | Profile::Cic2018 => v3::V3Packet::from_repr(p, false)
+            .ok()
+            .map(|v| FlowKey::canonical(v.src, v.dst, v.sport, v.dport, v.proto)),
+        Profile::Engelen => pe::PePacket::from_repr(p)
+            .ok()
+            .map(|v| FlowKey::canonical(v.src, v.dst, v.sport, v.dport, v.proto)),
+        Profile::Corrected => {
+            let v = pe::PePacket::corrected_from_repr(p);
+            Some(FlowKey::canonical(v.src, v.dst, v.sport, v.dport, v.proto))
         }
     }
 }

@@ -159,13 +159,74 @@ impl PePacket {
     }
 }
 
+/// What updating a flow reads of a packet, besides its direction: a
+/// [`PePacket`], or (corrected profile) the [`PxPacket`] a shard gets,
+/// read in place.
+pub(super) trait Facts {
+    fn ts(&self) -> i64;
+    fn payload(&self) -> i64;
+    fn header(&self) -> i64;
+    /// −1 when the packet has none (not TCP).
+    fn window(&self) -> i32;
+    /// 0 when not TCP.
+    fn flags(&self) -> u8;
+    fn seq_ack(&self) -> u64;
+    /// −1 when not ICMP/ICMPv6.
+    fn icmp_type(&self) -> i32;
+    fn icmp_code(&self) -> i32;
+
+    /// True when any bit of `mask` is set.
+    #[inline]
+    fn has(&self, mask: u8) -> bool {
+        self.flags() & mask != 0
+    }
+}
+
+impl Facts for PePacket {
+    #[inline]
+    fn ts(&self) -> i64 {
+        self.ts
+    }
+    #[inline]
+    fn payload(&self) -> i64 {
+        self.payload
+    }
+    #[inline]
+    fn header(&self) -> i64 {
+        self.header
+    }
+    #[inline]
+    fn window(&self) -> i32 {
+        self.window
+    }
+    #[inline]
+    fn flags(&self) -> u8 {
+        self.flags
+    }
+    #[inline]
+    fn seq_ack(&self) -> u64 {
+        (u64::from(self.seq) << 32) | u64::from(self.ack)
+    }
+    #[inline]
+    fn icmp_type(&self) -> i32 {
+        self.icmp_type
+    }
+    #[inline]
+    fn icmp_code(&self) -> i32 {
+        self.icmp_code
+    }
+}
+
 /// A corrected-profile packet as the reading thread hands it to a shard:
-/// its flow key and, besides the key, only what [`PePacket`] takes from the
-/// packet, in 72 bytes (a `PePacket` and its key are 128). Gives back the
-/// same `PePacket` as [`PePacket::corrected_from_repr`] (tested).
+/// its flow key and the key's [`FlowKey::hash64`] (the shard and the shard's
+/// table both use it; it is computed once) and, besides the key, only what
+/// [`PePacket`] takes from the packet, in 80 bytes (a `PePacket` and its
+/// key are 128). Gives back the same `PePacket` as
+/// [`PePacket::corrected_from_repr`], and reads as its [`Facts`] (tested).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PxPacket {
     pub(super) key: FlowKey,
+    pub(super) hash: u64,
     ts: i64,
     seq: u32,
     ack: u32,
@@ -176,7 +237,7 @@ pub(super) struct PxPacket {
     icmp_type: u8,
     icmp_code: u8,
     /// The packet goes from the key's `a` side to its `b` side.
-    from_a: bool,
+    pub(super) from_a: bool,
 }
 
 impl PxPacket {
@@ -185,6 +246,7 @@ impl PxPacket {
         let (key, from_a) =
             FlowKey::canonical_side(p.src, p.dst, p.src_port, p.dst_port, p.protocol);
         PxPacket {
+            hash: key.hash64(),
             key,
             ts: p.ts_ns.div_euclid(1000),
             seq: p.tcp_seq,
@@ -226,6 +288,66 @@ impl PxPacket {
             ack: self.ack,
             icmp_type: if icmp { i32::from(self.icmp_type) } else { -1 },
             icmp_code: if icmp { i32::from(self.icmp_code) } else { -1 },
+        }
+    }
+}
+
+impl PxPacket {
+    #[inline]
+    fn is_tcp(&self) -> bool {
+        self.key.protocol == ip_proto::TCP
+    }
+
+    #[inline]
+    fn is_icmp(&self) -> bool {
+        self.key.protocol == ip_proto::ICMP || self.key.protocol == ip_proto::ICMPV6
+    }
+}
+
+/// As the fields of [`PxPacket::packet`].
+impl Facts for PxPacket {
+    #[inline]
+    fn ts(&self) -> i64 {
+        self.ts
+    }
+    #[inline]
+    fn payload(&self) -> i64 {
+        i64::from(self.payload)
+    }
+    #[inline]
+    fn header(&self) -> i64 {
+        i64::from(self.header)
+    }
+    #[inline]
+    fn window(&self) -> i32 {
+        if self.is_tcp() {
+            i32::from(self.window)
+        } else {
+            -1
+        }
+    }
+    #[inline]
+    fn flags(&self) -> u8 {
+        if self.is_tcp() { self.flags } else { 0 }
+    }
+    #[inline]
+    fn seq_ack(&self) -> u64 {
+        (u64::from(self.seq) << 32) | u64::from(self.ack)
+    }
+    #[inline]
+    fn icmp_type(&self) -> i32 {
+        if self.is_icmp() {
+            i32::from(self.icmp_type)
+        } else {
+            -1
+        }
+    }
+    #[inline]
+    fn icmp_code(&self) -> i32 {
+        if self.is_icmp() {
+            i32::from(self.icmp_code)
+        } else {
+            -1
         }
     }
 }
@@ -348,13 +470,10 @@ pub(super) struct RetransKey {
 }
 
 impl RetransKey {
-    fn of(key: &FlowKey, p: &PePacket) -> RetransKey {
-        RetransKey::new(
-            (u64::from(p.seq) << 32) | u64::from(p.ack),
-            p.payload as u32,
-            p.window,
-            p.src != key.a,
-        )
+    /// The tuple of `p`; `from_b`: its source is not the key's `a` IP.
+    #[inline]
+    fn of(p: &impl Facts, from_b: bool) -> RetransKey {
+        RetransKey::new(p.seq_ack(), p.payload() as u32, p.window(), from_b)
     }
 
     fn new(seq_ack: u64, payload: u32, window: i32, from_b: bool) -> RetransKey {
@@ -441,6 +560,11 @@ pub(super) struct PeFlow {
     pub(super) fixed: bool,
     pub(super) id: u64,
     pub(super) key: FlowKey,
+    /// The forward direction goes from the key's `a` side (corrected
+    /// profile: `o` is one of the key's sides, or both are the same).
+    fwd_is_a: bool,
+    /// The key's two IPs differ.
+    b_ip_differs: bool,
     /// Orientation of the `Flow ID` text.
     pub(super) id_o: Orientation,
     pub(super) o: Orientation,
@@ -513,6 +637,8 @@ impl PeFlow {
             fixed,
             id,
             key,
+            fwd_is_a: (o.src, o.sport) == (key.a, key.a_port),
+            b_ip_differs: key.a != key.b,
             id_o,
             o,
             proto: p.proto,
@@ -574,7 +700,7 @@ impl PeFlow {
         }
         f.min_seg[d] = p.header;
         f.count_direction_flags(p, d);
-        f.check_retransmission(p, d, stats);
+        f.check_retransmission(p, d, p.src != key.a, stats);
         f
     }
 
@@ -592,20 +718,20 @@ impl PeFlow {
         self.fwd_len.n() + self.bwd_len.n()
     }
 
-    fn update_bulk(&mut self, p: &PePacket, d: usize) {
+    fn update_bulk(&mut self, p: &impl Facts, d: usize) {
         let last_other = self.bulk[1 - d].last;
-        self.bulk[d].update(p.ts, p.payload, last_other);
+        self.bulk[d].update(p.ts(), p.payload(), last_other);
     }
 
-    fn count_flags(&mut self, p: &PePacket) {
+    fn count_flags(&mut self, p: &impl Facts) {
         // Without branches: flags vary from packet to packet.
         for (n, flag) in self.flags.iter_mut().zip(FLAG_ORDER) {
             *n += i64::from(p.has(flag));
         }
     }
 
-    fn count_direction_flags(&mut self, p: &PePacket, d: usize) {
-        self.act_data[d] += i64::from(p.payload >= 1);
+    fn count_direction_flags(&mut self, p: &impl Facts, d: usize) {
+        self.act_data[d] += i64::from(p.payload() >= 1);
         self.psh[d] += i64::from(p.has(TcpFlags::PSH));
         self.urg[d] += i64::from(p.has(TcpFlags::URG));
         self.fin[d] += i64::from(p.has(TcpFlags::FIN));
@@ -621,11 +747,17 @@ impl PeFlow {
         self.sf_last = Some(ts);
     }
 
-    fn check_retransmission(&mut self, p: &PePacket, d: usize, stats: &mut FlowStats) {
+    fn check_retransmission(
+        &mut self,
+        p: &impl Facts,
+        d: usize,
+        from_b: bool,
+        stats: &mut FlowStats,
+    ) {
         if self.proto != ip_proto::TCP {
             return;
         }
-        let k = RetransKey::of(&self.key, p);
+        let k = RetransKey::of(p, from_b);
         if self.retrans_seen.len() < RETRANS_MEMORY {
             if !self.retrans_seen.insert(k) {
                 self.retrans[d] += 1;
@@ -640,51 +772,68 @@ impl PeFlow {
     /// `addPacket`.
     pub(super) fn add(&mut self, p: &PePacket, stats: &mut FlowStats) {
         let d = self.dir(p);
+        self.add_in(p, d, p.src != self.key.a, stats);
+    }
+
+    /// [`PeFlow::add`] of a corrected-profile packet as its shard gets it:
+    /// the direction from its side of the key (tested against the addresses).
+    #[inline]
+    pub(super) fn add_px(&mut self, p: &PxPacket, stats: &mut FlowStats) {
+        debug_assert!(self.fixed && p.key == self.key);
+        let d = usize::from(p.from_a != self.fwd_is_a);
+        self.add_in(p, d, !p.from_a && self.b_ip_differs, stats);
+    }
+
+    /// `addPacket` of `p` in direction `d`; `from_b`: its source is not the
+    /// key's `a` IP.
+    #[inline]
+    fn add_in(&mut self, p: &impl Facts, d: usize, from_b: bool, stats: &mut FlowStats) {
+        let (ts, payload, header) = (p.ts(), p.payload(), p.header());
         // Corrected: minimum header and init window from each direction's
         // first packet (B13, B26).
         let first_in_dir = [self.fwd_len.n(), self.bwd_len.n()][d] == 0;
         if self.fixed && first_in_dir {
-            self.min_seg[d] = p.header;
+            self.min_seg[d] = header;
             if d == 0 {
-                self.init_win_fwd = p.window;
+                self.init_win_fwd = p.window();
             } else {
-                self.init_win_bwd = p.window;
+                self.init_win_bwd = p.window();
             }
         }
         self.update_bulk(p, d);
-        self.update_subflows(p.ts);
+        self.update_subflows(ts);
         self.count_flags(p);
-        self.check_retransmission(p, d, stats);
-        let len = p.payload as f64;
+        self.check_retransmission(p, d, from_b, stats);
+        let len = payload as f64;
         self.all_len.add(len);
         if d == 0 {
             self.fwd_len.add(len);
-            self.fwd_header += p.header;
-            self.fwd_bytes += p.payload;
+            self.fwd_header += header;
+            self.fwd_bytes += payload;
             if self.fwd_len.n() > 1 {
-                self.fwd_iat.add((p.ts - self.fwd_last) as f64);
+                self.fwd_iat.add((ts - self.fwd_last) as f64);
             }
-            self.fwd_last = p.ts;
+            self.fwd_last = ts;
         } else {
             if !self.fixed && self.init_win_bwd == 0 {
-                self.init_win_bwd = p.window;
+                self.init_win_bwd = p.window();
             }
             self.bwd_len.add(len);
-            self.bwd_header += p.header;
-            self.bwd_bytes += p.payload;
+            self.bwd_header += header;
+            self.bwd_bytes += payload;
             if self.bwd_len.n() > 1 {
-                self.bwd_iat.add((p.ts - self.bwd_last) as f64);
+                self.bwd_iat.add((ts - self.bwd_last) as f64);
             }
-            self.bwd_last = p.ts;
+            self.bwd_last = ts;
         }
-        self.min_seg[d] = self.min_seg[d].min(p.header);
+        self.min_seg[d] = self.min_seg[d].min(header);
         self.count_direction_flags(p, d);
-        self.flow_iat.add((p.ts - self.last_seen) as f64);
-        self.last_seen = p.ts;
+        self.flow_iat.add((ts - self.last_seen) as f64);
+        self.last_seen = ts;
     }
 
     /// TCP teardown state after packet `p` was added (spec §2.3).
-    pub(super) fn update_teardown(&mut self, p: &PePacket) {
+    pub(super) fn update_teardown(&mut self, p: &impl Facts) {
         if p.has(TcpFlags::FIN) {
             if self.state == TcpState::Open {
                 self.state = TcpState::FirstFin;
@@ -699,10 +848,10 @@ impl PeFlow {
     }
 
     /// An ICMP packet whose type and code both differ from the flow's.
-    pub(super) fn is_icmp_change(&self, p: &PePacket) -> bool {
+    pub(super) fn is_icmp_change(&self, p: &impl Facts) -> bool {
         (self.proto == ip_proto::ICMP || self.proto == ip_proto::ICMPV6)
-            && self.icmp_code != p.icmp_code
-            && self.icmp_type != p.icmp_type
+            && self.icmp_code != p.icmp_code()
+            && self.icmp_type != p.icmp_type()
     }
 
     pub(super) fn update_active_idle(&mut self, ts: i64) {
@@ -1336,6 +1485,20 @@ mod tests {
         assert_eq!(i(r, "Total TCP Retrans. Count"), 1);
     }
 
+    /// Everything [`Facts`] reads of a packet.
+    fn facts(p: &impl Facts) -> (i64, i64, i64, i32, u8, u64, i32, i32) {
+        (
+            p.ts(),
+            p.payload(),
+            p.header(),
+            p.window(),
+            p.flags(),
+            p.seq_ack(),
+            p.icmp_type(),
+            p.icmp_code(),
+        )
+    }
+
     proptest::proptest! {
         /// The compact packet a shard gets gives back the packet and key
         /// the reading thread would have made: any protocol, v4 and v6,
@@ -1383,6 +1546,71 @@ mod tests {
                 px.key,
                 FlowKey::canonical(want.src, want.dst, want.sport, want.dport, want.proto)
             );
+            proptest::prop_assert_eq!(px.hash, px.key.hash64());
+            // Read in place, it gives the facts of the packet it stands for.
+            proptest::prop_assert_eq!(facts(&px), facts(&want));
+        }
+
+        /// A corrected flow fed compact packets (direction from their side of
+        /// the key) ends up exactly as one fed the packets themselves
+        /// (direction from their addresses): both directions, v4 and v6,
+        /// same IP with two ports, one endpoint on both sides, a SYN-ACK
+        /// first (reversed orientation), TCP and UDP.
+        #[test]
+        fn compact_packets_update_a_flow_like_the_packets(
+            (a, b, v6) in (proptest::num::u32::ANY, 0u32..3, proptest::bool::ANY),
+            (pa, pb) in (0u16..3, 0u16..3),
+            tcp in proptest::bool::ANY,
+            reversed in proptest::bool::ANY,
+            packets in proptest::collection::vec(
+                (proptest::bool::ANY, 0i64..3_000_000, 0u32..3, 0u32..2, 0u32..1500, proptest::num::u8::ANY),
+                1..40,
+            ),
+        ) {
+            let addr = |x: u32| -> IpAddr {
+                if v6 {
+                    std::net::Ipv6Addr::from(u128::from(x) << 64 | 7).into()
+                } else {
+                    std::net::Ipv4Addr::from(x).into()
+                }
+            };
+            let ends = [(addr(a), pa), (addr(a.wrapping_add(b)), pb)];
+            let mut ts = 1_700_000_000_000_000_000i64;
+            let reprs: Vec<PacketRepr> = packets
+                .iter()
+                .map(|&(forward, gap, seq, ack, payload, flags)| {
+                    ts += gap * 1000;
+                    let (s, d) = if forward { (ends[0], ends[1]) } else { (ends[1], ends[0]) };
+                    PacketRepr {
+                        ts_ns: ts,
+                        src: s.0,
+                        dst: d.0,
+                        src_port: s.1,
+                        dst_port: d.1,
+                        protocol: if tcp { 6 } else { 17 },
+                        tcp_seq: seq,
+                        tcp_ack: ack,
+                        payload_len: payload,
+                        tcp_window: 1000,
+                        transport_header_len: 20,
+                        tcp_flags: TcpFlags(flags),
+                        ..PacketRepr::default()
+                    }
+                })
+                .collect();
+            let first = PePacket::corrected_from_repr(&reprs[0]);
+            let key = FlowKey::canonical(first.src, first.dst, first.sport, first.dport, first.proto);
+            let o = if reversed { Orientation::reversed_of(&first) } else { Orientation::of(&first) };
+            let mut stats = FlowStats::default();
+            let mut by_address =
+                PeFlow::new(true, 0, key, &first, o, o, RetransSet::default(), &mut stats);
+            let mut by_side =
+                PeFlow::new(true, 0, key, &first, o, o, RetransSet::default(), &mut stats);
+            for r in &reprs[1..] {
+                by_address.add(&PePacket::corrected_from_repr(r), &mut stats);
+                by_side.add_px(&PxPacket::from_repr(r), &mut stats);
+            }
+            proptest::prop_assert_eq!(format!("{by_side:?}"), format!("{by_address:?}"));
         }
 
         /// The retransmission memory answers like a plain set, before and

@@ -30,8 +30,8 @@
 //! Packets a tool would need to reorder are processed in file order (use a
 //! sort pre-pass for badly ordered captures).
 
-use super::key::{FlowKey, FlowMap, flow_map};
-use super::pe::{Orientation, PeFlow, PePacket, RetransSet, TcpState};
+use super::key::{FlowKey, HashedKey, HashedMap, hashed_map};
+use super::pe::{Facts, Orientation, PeFlow, PePacket, PxPacket, RetransSet, TcpState};
 use super::record::{Closed, PackedRecord};
 use super::v3::REORDER_SLACK_US;
 use super::{CloseReason, FlowStats};
@@ -65,7 +65,8 @@ enum Slot {
 pub struct PxTable {
     idle: i64,
     active: i64,
-    flows: FlowMap<Slot>,
+    /// Keyed with the hash the reading thread computed.
+    flows: HashedMap<Slot>,
     /// (deadline, id, key): the earliest time the entry may expire; checked
     /// and re-queued lazily.
     deadlines: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
@@ -133,7 +134,7 @@ impl PxTable {
         PxTable {
             idle: idle_timeout_us,
             active: active_timeout_us,
-            flows: flow_map(),
+            flows: hashed_map(),
             deadlines: BinaryHeap::new(),
             by_start: BinaryHeap::new(),
             live: LiveIds::default(),
@@ -218,35 +219,30 @@ impl PxTable {
 
     /// Feed one decoded packet; flows it closes are appended to `out`.
     pub(crate) fn push(&mut self, repr: &PacketRepr, out: &mut Closed, stats: &mut FlowStats) {
-        let p = PePacket::corrected_from_repr(repr);
-        let key = FlowKey::canonical(p.src, p.dst, p.sport, p.dport, p.proto);
-        self.push_prepared(&p, key, out, stats);
+        self.push_px(&PxPacket::from_repr(repr), out, stats);
     }
 
-    /// [`PxTable::push`] of a packet [`PePacket::corrected_from_repr`]
-    /// made, `key` its canonical flow key.
-    pub(super) fn push_prepared(
-        &mut self,
-        p: &PePacket,
-        key: FlowKey,
-        out: &mut Closed,
-        stats: &mut FlowStats,
-    ) {
-        let p = *p;
+    /// [`PxTable::push`] of a packet as a shard gets it.
+    pub(super) fn push_px(&mut self, p: &PxPacket, out: &mut Closed, stats: &mut FlowStats) {
         stats.packets += 1;
-        self.clock = self.clock.max(p.ts);
+        let ts = p.ts();
+        self.clock = self.clock.max(ts);
         self.expire(out, stats);
+        let hk = HashedKey {
+            hash: p.hash,
+            key: p.key,
+        };
         // Fast path: the packet joins its open flow, which stays open.
-        if let Some(Slot::Open(flow)) = self.flows.get_mut(&key)
-            && !flow.is_icmp_change(&p)
+        if let Some(Slot::Open(flow)) = self.flows.get_mut(&hk)
+            && !flow.is_icmp_change(p)
         {
-            flow.update_active_idle(p.ts);
-            flow.add(&p, stats);
-            flow.update_teardown(&p);
+            flow.update_active_idle(ts);
+            flow.add_px(p, stats);
+            flow.update_teardown(p);
             if !p.has(TcpFlags::RST) && flow.state != TcpState::Ready {
                 return;
             }
-            if let Some(Slot::Open(flow)) = self.flows.remove(&key) {
+            if let Some(Slot::Open(flow)) = self.flows.remove(&hk) {
                 let why = if p.has(TcpFlags::RST) {
                     CloseReason::Rst
                 } else {
@@ -259,16 +255,18 @@ impl PxTable {
         }
         // Otherwise the packet starts a flow: a new one, the continuation of
         // a cut one, or (an ICMP type and code change) the successor of one.
-        let mut flow = match self.flows.remove(&key) {
-            None => self.open(key, &p, None, stats),
-            Some(Slot::Cut(c)) => self.open(key, &p, Some(*c), stats),
+        let pe = p.packet();
+        let key = p.key;
+        let mut flow = match self.flows.remove(&hk) {
+            None => self.open(key, &pe, None, stats),
+            Some(Slot::Cut(c)) => self.open(key, &pe, Some(*c), stats),
             Some(Slot::Open(old)) => {
                 Self::close(&old, CloseReason::IcmpChange, out, stats);
                 self.retire(old);
-                self.open(key, &p, None, stats)
+                self.open(key, &pe, None, stats)
             }
         };
-        flow.update_teardown(&p);
+        flow.update_teardown(p);
         if p.has(TcpFlags::RST) {
             Self::close(&flow, CloseReason::Rst, out, stats);
             self.retire(flow);
@@ -276,7 +274,7 @@ impl PxTable {
             Self::close(&flow, CloseReason::Fin, out, stats);
             self.retire(flow);
         } else {
-            self.flows.insert(key, Slot::Open(flow));
+            self.flows.insert(hk, Slot::Open(flow));
         }
     }
 
@@ -301,7 +299,8 @@ impl PxTable {
                 break;
             }
             self.deadlines.pop();
-            match self.flows.get(&key) {
+            let hk = HashedKey::new(key);
+            match self.flows.get(&hk) {
                 Some(Slot::Open(f)) if f.id == id => {
                     let actual = self.deadline_of(f);
                     if actual >= self.clock {
@@ -314,13 +313,13 @@ impl PxTable {
                     if actual >= self.clock {
                         self.deadlines.push(Reverse((actual, id, key)));
                     } else {
-                        self.flows.remove(&key);
+                        self.flows.remove(&hk);
                     }
                     continue;
                 }
                 _ => continue,
             }
-            let Some(Slot::Open(mut flow)) = self.flows.remove(&key) else {
+            let Some(Slot::Open(mut flow)) = self.flows.remove(&hk) else {
                 continue;
             };
             let idle_expired = self.clock - flow.last_seen.max(flow.start) > self.idle;
@@ -340,7 +339,7 @@ impl PxTable {
                 self.retire(flow);
                 let deadline = c.last_seen.saturating_add(self.idle);
                 self.deadlines.push(Reverse((deadline, id, key)));
-                self.flows.insert(key, Slot::Cut(Box::new(c)));
+                self.flows.insert(hk, Slot::Cut(Box::new(c)));
             }
         }
     }

@@ -66,13 +66,13 @@ pub fn shard_of(profile: Profile, p: &PacketRepr, shards: usize) -> usize {
 }
 
 fn shard_of_prepared(profile: Profile, p: &Prepared, shards: usize) -> usize {
-    let Some(key) = p.shard_key(profile) else {
+    let Some(hash) = p.shard_hash(profile) else {
         return 0;
     };
     // A fixed-seed hash: the same shard on every run and machine. Its high
     // half picks the shard (multiply-shift, no division), so the low bits
     // a shard's own hash table uses stay evenly spread.
-    let h = key.hash64() >> 32;
+    let h = hash >> 32;
     ((h * shards.max(1) as u64) >> 32) as usize
 }
 
