@@ -742,6 +742,47 @@ pub fn pe_timestamp(ts_us: i64) -> String {
 /// Append the [`pe_timestamp`] text.
 pub fn push_pe_timestamp(s: &mut impl Out, ts_us: i64) {
     let secs = ts_us.div_euclid(1_000_000);
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    if !(1000..10_000).contains(&y) {
+        push_pe_timestamp_any_year(s, ts_us);
+        return;
+    }
+    // Four-digit years (every capture): the text has a fixed layout, laid
+    // out from digit pairs and written in two copies.
+    let sod = secs.rem_euclid(86_400) as usize;
+    let frac = ts_us.rem_euclid(1_000_000) as usize;
+    let mut t = *b"0000-00-00 00:00:00.000000\0\0\0\0\0\0";
+    let mut pair = |at: usize, v: usize| {
+        t[at] = PAIRS[2 * v];
+        t[at + 1] = PAIRS[2 * v + 1];
+    };
+    let y = y as usize;
+    pair(0, y / 100);
+    pair(2, y % 100);
+    pair(5, mo as usize);
+    pair(8, d as usize);
+    pair(11, sod / 3600);
+    pair(14, sod / 60 % 60);
+    pair(17, sod % 60);
+    pair(20, frac / 10_000);
+    pair(22, frac / 100 % 100);
+    pair(24, frac % 100);
+    let len = match frac {
+        0 => 19,
+        f if f % 1000 == 0 => 23,
+        _ => 26,
+    };
+    let mut first = [0; 16];
+    first.copy_from_slice(&t[..16]);
+    let mut rest = [0; 16];
+    rest.copy_from_slice(&t[16..]);
+    s.put_fixed(&first, 16);
+    s.put_fixed(&rest, len - 16);
+}
+
+/// [`push_pe_timestamp`] of any year.
+fn push_pe_timestamp_any_year(s: &mut impl Out, ts_us: i64) {
+    let secs = ts_us.div_euclid(1_000_000);
     let frac = ts_us.rem_euclid(1_000_000);
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
@@ -1171,6 +1212,23 @@ mod tests {
             push_pe_timestamp(&mut bytes, ts);
             proptest::prop_assert_eq!(String::from_utf8(bytes).unwrap(), want.clone());
             proptest::prop_assert_eq!(pe_timestamp(ts), want);
+        }
+
+        /// Whole seconds and milliseconds too (the short fractions), in the
+        /// row buffer flow rows are written to, around the four-digit years.
+        #[test]
+        fn pe_timestamps_of_whole_units_in_the_row_buffer(
+            t in -32_000_000_000i64..254_000_000_000,
+            unit in proptest::sample::select(vec![1i64, 1000, 1_000_000]),
+            sub in 0i64..1_000_000,
+        ) {
+            let ts = t * 1_000_000 + sub / unit * unit;
+            let mut rows = RowBuf::with_capacity(4);
+            rows.put_byte(b'x');
+            push_pe_timestamp(&mut rows, ts);
+            let mut s = String::from("x");
+            push_pe_timestamp_any_year(&mut s, ts);
+            proptest::prop_assert_eq!(std::str::from_utf8(rows.as_slice()).unwrap(), s);
         }
     }
 
