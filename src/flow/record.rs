@@ -174,20 +174,29 @@ impl Packer {
         }
     }
 
-    #[inline]
+    /// Inline where a row is written: the one-digit cell (most counters)
+    /// costs a few instructions, not a call.
+    #[inline(always)]
     pub(crate) fn int(&mut self, x: i64) {
+        if self.csv
+            && let Ok(d @ 0..10) = u8::try_from(x)
+        {
+            // One digit and its comma in one copy.
+            let mut t = [0; 16];
+            t[0] = b'0' + d;
+            t[1] = b',';
+            self.b.put_fixed(&t, 2);
+        } else {
+            self.int_other(x);
+        }
+    }
+
+    #[inline(never)]
+    fn int_other(&mut self, x: i64) {
         let b = &mut self.b;
         if self.csv {
-            if let Ok(d @ 0..10) = u8::try_from(x) {
-                // One digit (most counters) and its comma in one copy.
-                let mut t = [0; 16];
-                t[0] = b'0' + d;
-                t[1] = b',';
-                b.put_fixed(&t, 2);
-            } else {
-                put_i64(b, x);
-                b.push(b',');
-            }
+            put_i64(b, x);
+            b.push(b',');
         } else if x == 0 {
             b.push(TAG_INT0);
         } else if let Ok(x) = i8::try_from(x) {
