@@ -209,19 +209,39 @@ fn parse_tz(s: &str) -> Result<TzOffset, String> {
     s.parse().map_err(|e: FlowError| e.to_string())
 }
 
-/// Where rows go: stdout, or a temporary file renamed on success.
+/// Where rows go: stdout, or a temporary file renamed on success (`tmp`;
+/// `None`: the destination itself, see [`open_output`]).
 enum Sink {
     Stdout(CsvWriter<BufWriter<io::Stdout>>),
     File {
         w: CsvWriter<BufWriter<File>>,
-        tmp: PathBuf,
+        tmp: Option<PathBuf>,
         dest: PathBuf,
     },
     Parquet {
         w: Box<ParquetFlowWriter<File>>,
-        tmp: PathBuf,
+        tmp: Option<PathBuf>,
         dest: PathBuf,
     },
+}
+
+/// The file rows are written to, and its temporary name: a temporary file
+/// beside `dest`, renamed over it once complete, or, when `dest` exists and
+/// is not a regular file (`/dev/null`, a FIFO, a terminal), `dest` itself:
+/// a rename would replace the device or pipe with a plain file.
+fn open_output(dest: &Path) -> Result<(File, Option<PathBuf>), CliError> {
+    if std::fs::metadata(dest).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dest)
+            .map_err(|e| write_err(dest, e))?;
+        return Ok((file, None));
+    }
+    let mut tmp_name = dest.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".partial");
+    let tmp = dest.with_file_name(tmp_name);
+    let file = File::create(&tmp).map_err(|e| write_err(&tmp, e))?;
+    Ok((file, Some(tmp)))
 }
 
 impl Sink {
@@ -255,7 +275,7 @@ impl Sink {
     fn tmp(&self) -> Option<&Path> {
         match self {
             Sink::Stdout(_) => None,
-            Sink::File { tmp, .. } | Sink::Parquet { tmp, .. } => Some(tmp),
+            Sink::File { tmp, .. } | Sink::Parquet { tmp, .. } => tmp.as_deref(),
         }
     }
 }
@@ -370,14 +390,11 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
         Sink::Stdout(w)
     } else {
         let dest = args.output.clone();
-        let mut tmp_name = dest.file_name().unwrap_or_default().to_os_string();
-        tmp_name.push(".partial");
-        let tmp = dest.with_file_name(tmp_name);
-        let file = File::create(&tmp).map_err(|e| write_err(&tmp, e))?;
+        let (file, tmp) = open_output(&dest)?;
         match format {
             OutputFormat::Csv => {
                 let w = CsvWriter::with_header(BufWriter::new(file), &header)
-                    .map_err(|e| write_err(&tmp, e))?;
+                    .map_err(|e| write_err(tmp.as_deref().unwrap_or(&dest), e))?;
                 Sink::File { w, tmp, dest }
             }
             OutputFormat::Parquet => {
@@ -504,15 +521,22 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
         Sink::File { w, tmp, dest } => {
             w.finish()
                 .and_then(|mut b| b.flush())
-                .map_err(|e| write_err(&tmp, e))?;
-            std::fs::rename(&tmp, &dest).map_err(|e| write_err(&dest, e))?;
+                .map_err(|e| write_err(tmp.as_deref().unwrap_or(&dest), e))?;
+            if let Some(tmp) = tmp {
+                std::fs::rename(&tmp, &dest).map_err(|e| write_err(&dest, e))?;
+            }
         }
         Sink::Parquet { w, tmp, dest } => {
             if let Err(e) = w.finish() {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(write_err(&tmp, io::Error::other(e.to_string())));
+                if let Some(tmp) = &tmp {
+                    let _ = std::fs::remove_file(tmp);
+                }
+                let at = tmp.as_deref().unwrap_or(&dest);
+                return Err(write_err(at, io::Error::other(e.to_string())));
             }
-            std::fs::rename(&tmp, &dest).map_err(|e| write_err(&dest, e))?;
+            if let Some(tmp) = tmp {
+                std::fs::rename(&tmp, &dest).map_err(|e| write_err(&dest, e))?;
+            }
         }
     }
     let join = labeller.map(|l| l.set.stats());

@@ -34,6 +34,47 @@ fn writes_a_csv_file_and_stats() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
+/// An output that is not a regular file (a FIFO here; `/dev/null` alike) is
+/// written in place: renaming a finished temporary file over it would
+/// replace the pipe or device node with a plain file.
+#[cfg(unix)]
+#[test]
+fn a_pipe_or_device_output_is_written_in_place() {
+    use std::os::unix::fs::FileTypeExt;
+    let Some(pcap) = reference_pcap() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("rows");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    bin()
+        .args(["flows", "-o"])
+        .arg(&fifo)
+        .arg(&pcap)
+        .assert()
+        .success();
+    // Checked before waiting for the reader: had the pipe been replaced,
+    // nothing would ever open it for writing.
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    let piped = reader.join().unwrap();
+    let file = dir.path().join("rows.csv");
+    bin()
+        .args(["flows", "-o"])
+        .arg(&file)
+        .arg(&pcap)
+        .assert()
+        .success();
+    assert_eq!(piped, std::fs::read(&file).unwrap());
+    // Neither left a temporary file behind.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
 #[test]
 fn stdout_output_is_deterministic() {
     let Some(pcap) = reference_pcap() else { return };
