@@ -32,5 +32,6 @@ pub mod dataset;
 pub mod flow;
 pub mod hint;
 pub mod model;
+mod outfile;
 pub mod rng;
 pub mod synth;

@@ -230,16 +230,13 @@ enum Sink {
 /// is not a regular file (`/dev/null`, a FIFO, a terminal), `dest` itself:
 /// a rename would replace the device or pipe with a plain file.
 fn open_output(dest: &Path) -> Result<(File, Option<PathBuf>), CliError> {
-    if std::fs::metadata(dest).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+    let Some(tmp) = crate::outfile::partial_path(dest) else {
         let file = std::fs::OpenOptions::new()
             .write(true)
             .open(dest)
             .map_err(|e| write_err(dest, e))?;
         return Ok((file, None));
-    }
-    let mut tmp_name = dest.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".partial");
-    let tmp = dest.with_file_name(tmp_name);
+    };
     let file = File::create(&tmp).map_err(|e| write_err(&tmp, e))?;
     Ok((file, Some(tmp)))
 }

@@ -408,7 +408,9 @@ impl Batches {
 /// Where scored rows go: CSV, or Parquet when the path ends in `.parquet`.
 pub struct ScoredWriter {
     path: PathBuf,
-    partial: PathBuf,
+    /// Written to, renamed to `path` when complete (`None`: `path` is a
+    /// device or a pipe, written in place; see `crate::outfile`).
+    partial: Option<PathBuf>,
     header: Vec<String>,
     out: Out,
     rows: u64,
@@ -429,14 +431,29 @@ enum Out {
     Parquet(Option<Box<BatchedWriter<std::fs::File>>>),
 }
 
+/// Open the file a [`ScoredWriter`] writes: create it, or (`in_place`, a
+/// device or a pipe) open it for writing.
+fn open_target(target: &Path, in_place: bool) -> Result<std::fs::File, DatasetError> {
+    let file = if in_place {
+        std::fs::OpenOptions::new().write(true).open(target)
+    } else {
+        std::fs::File::create(target)
+    };
+    file.map_err(|e| write_err(target, e))
+}
+
 impl ScoredWriter {
+    /// The file being written.
+    fn target(&self) -> PathBuf {
+        self.partial.clone().unwrap_or_else(|| self.path.clone())
+    }
+
     /// Write to `path` (through `path.partial`, renamed by
     /// [`ScoredWriter::finish`]) rows of a file with `header`.
     pub fn create(path: &Path, header: &[String]) -> Result<ScoredWriter, DatasetError> {
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = PathBuf::from(partial);
-        let file = std::fs::File::create(&partial).map_err(|e| write_err(&partial, e))?;
+        let partial = crate::outfile::partial_path(path);
+        let target = partial.clone().unwrap_or_else(|| path.to_path_buf());
+        let file = open_target(&target, partial.is_none())?;
         let parquet = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
@@ -446,7 +463,7 @@ impl ScoredWriter {
         } else {
             let mut w = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, file));
             w.write_record(header.iter().map(String::as_str).chain(SCORED_COLUMNS))
-                .map_err(|e| write_err(&partial, e.into()))?;
+                .map_err(|e| write_err(&target, e.into()))?;
             Out::Csv(Box::new(w))
         };
         Ok(ScoredWriter {
@@ -461,7 +478,7 @@ impl ScoredWriter {
     /// Append a batch; `scored` has one entry per input row (`None` for a
     /// row the `drop` policy left out).
     pub fn write(&mut self, b: &Batch, scored: &[Option<Scored<'_>>]) -> Result<(), DatasetError> {
-        let partial = self.partial.clone();
+        let partial = self.target();
         let werr = |e: std::io::Error| write_err(&partial, e);
         let perr = |e: PolarsError| write_err(&partial, std::io::Error::other(e));
         match (&mut self.out, &b.rows) {
@@ -527,7 +544,7 @@ impl ScoredWriter {
                 df.with_column(Column::new(SCORED_COLUMNS[2].into(), score))
                     .map_err(perr)?;
                 if w.is_none() {
-                    let file = std::fs::File::create(&partial).map_err(werr)?;
+                    let file = open_target(&partial, self.partial.is_none())?;
                     *w = Some(Box::new(
                         ParquetWriter::new(file)
                             .batched(df.schema())
@@ -546,19 +563,25 @@ impl ScoredWriter {
     /// Give up: remove the partial file.
     pub fn discard(self) {
         drop(self.out);
-        let _ = std::fs::remove_file(&self.partial);
+        if let Some(partial) = &self.partial {
+            let _ = std::fs::remove_file(partial);
+        }
     }
 
     /// Flush, and rename the partial file to its name; returns the rows
     /// written.
     pub fn finish(self) -> Result<u64, DatasetError> {
-        let partial = self.partial.clone();
+        let partial = self.target();
         let werr = |e: std::io::Error| write_err(&partial, e);
         match self.out {
             Out::Csv(w) => {
                 let inner = w.into_inner().map_err(|e| werr(e.into_error()))?;
                 let file = inner.into_inner().map_err(|e| werr(e.into_error()))?;
-                file.sync_all().map_err(werr)?;
+                // On disk before the rename; a pipe or device has nothing
+                // to sync (and refuses the call).
+                if self.partial.is_some() {
+                    file.sync_all().map_err(werr)?;
+                }
             }
             Out::Parquet(Some(w)) => {
                 w.finish().map_err(|e| werr(std::io::Error::other(e)))?;
@@ -583,13 +606,15 @@ impl ScoredWriter {
                     Vec::<Option<f64>>::new(),
                 ));
                 let mut df = DataFrame::new(0, cols).map_err(|e| werr(std::io::Error::other(e)))?;
-                let file = std::fs::File::create(&partial).map_err(werr)?;
+                let file = open_target(&partial, self.partial.is_none())?;
                 ParquetWriter::new(file)
                     .finish(&mut df)
                     .map_err(|e| werr(std::io::Error::other(e)))?;
             }
         }
-        std::fs::rename(&self.partial, &self.path).map_err(werr)?;
+        if let Some(partial) = &self.partial {
+            std::fs::rename(partial, &self.path).map_err(werr)?;
+        }
         Ok(self.rows)
     }
 }

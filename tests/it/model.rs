@@ -136,6 +136,36 @@ fn train_eval_score_commands() {
         .unwrap()
         .to_string();
     assert!(text.starts_with(&format!("{input_header},predicted,confidence,score\n")));
+    // A pipe (or /dev/null) as the output is written in place, not replaced
+    // by a renamed file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let fifo = tmp.path().join("scored.pipe");
+        if std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            let reader = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || std::fs::read(fifo).unwrap())
+            };
+            bin()
+                .args(["score", "--model"])
+                .arg(&m)
+                .arg(&data)
+                .arg("-o")
+                .arg(&fifo)
+                .assert()
+                .success();
+            // Before waiting: a replaced pipe would never get a writer.
+            assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+            assert_eq!(reader.join().unwrap(), text.as_bytes());
+        } else {
+            eprintln!("skipped the pipe output: mkfifo is not available");
+        }
+    }
     // A file without the model's columns is refused, naming them.
     let bad = tmp.path().join("bad.csv");
     std::fs::write(&bad, "Flow Duration,Label\n5,BENIGN\n").unwrap();
