@@ -19,3 +19,13 @@ pub(crate) fn partial_path(dest: &Path) -> Option<PathBuf> {
     name.push(".partial");
     Some(PathBuf::from(name))
 }
+
+/// Open the file to write: create (truncate) it, or, `in_place` (the path
+/// [`partial_path`] left as it is), open the device or pipe for writing.
+pub(crate) fn create(path: &Path, in_place: bool) -> std::io::Result<std::fs::File> {
+    if in_place {
+        std::fs::OpenOptions::new().write(true).open(path)
+    } else {
+        std::fs::File::create(path)
+    }
+}

@@ -230,15 +230,10 @@ enum Sink {
 /// is not a regular file (`/dev/null`, a FIFO, a terminal), `dest` itself:
 /// a rename would replace the device or pipe with a plain file.
 fn open_output(dest: &Path) -> Result<(File, Option<PathBuf>), CliError> {
-    let Some(tmp) = crate::outfile::partial_path(dest) else {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(dest)
-            .map_err(|e| write_err(dest, e))?;
-        return Ok((file, None));
-    };
-    let file = File::create(&tmp).map_err(|e| write_err(&tmp, e))?;
-    Ok((file, Some(tmp)))
+    let tmp = crate::outfile::partial_path(dest);
+    let at = tmp.as_deref().unwrap_or(dest);
+    let file = crate::outfile::create(at, tmp.is_none()).map_err(|e| write_err(at, e))?;
+    Ok((file, tmp))
 }
 
 impl Sink {

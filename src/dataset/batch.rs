@@ -434,12 +434,7 @@ enum Out {
 /// Open the file a [`ScoredWriter`] writes: create it, or (`in_place`, a
 /// device or a pipe) open it for writing.
 fn open_target(target: &Path, in_place: bool) -> Result<std::fs::File, DatasetError> {
-    let file = if in_place {
-        std::fs::OpenOptions::new().write(true).open(target)
-    } else {
-        std::fs::File::create(target)
-    };
-    file.map_err(|e| write_err(target, e))
+    crate::outfile::create(target, in_place).map_err(|e| write_err(target, e))
 }
 
 impl ScoredWriter {

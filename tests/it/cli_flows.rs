@@ -40,29 +40,18 @@ fn writes_a_csv_file_and_stats() {
 #[cfg(unix)]
 #[test]
 fn a_pipe_or_device_output_is_written_in_place() {
-    use std::os::unix::fs::FileTypeExt;
     let Some(pcap) = reference_pcap() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("rows");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-    if !made.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: mkfifo is not available");
+    let Some(piped) = common::through_fifo(dir.path(), "rows", |fifo| {
+        bin()
+            .args(["flows", "-o"])
+            .arg(fifo)
+            .arg(&pcap)
+            .assert()
+            .success();
+    }) else {
         return;
-    }
-    let reader = {
-        let fifo = fifo.clone();
-        std::thread::spawn(move || std::fs::read(fifo).unwrap())
     };
-    bin()
-        .args(["flows", "-o"])
-        .arg(&fifo)
-        .arg(&pcap)
-        .assert()
-        .success();
-    // Checked before waiting for the reader: had the pipe been replaced,
-    // nothing would ever open it for writing.
-    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
-    let piped = reader.join().unwrap();
     let file = dir.path().join("rows.csv");
     bin()
         .args(["flows", "-o"])

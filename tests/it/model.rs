@@ -139,32 +139,17 @@ fn train_eval_score_commands() {
     // A pipe (or /dev/null) as the output is written in place, not replaced
     // by a renamed file.
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        let fifo = tmp.path().join("scored.pipe");
-        if std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .is_ok_and(|s| s.success())
-        {
-            let reader = {
-                let fifo = fifo.clone();
-                std::thread::spawn(move || std::fs::read(fifo).unwrap())
-            };
-            bin()
-                .args(["score", "--model"])
-                .arg(&m)
-                .arg(&data)
-                .arg("-o")
-                .arg(&fifo)
-                .assert()
-                .success();
-            // Before waiting: a replaced pipe would never get a writer.
-            assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
-            assert_eq!(reader.join().unwrap(), text.as_bytes());
-        } else {
-            eprintln!("skipped the pipe output: mkfifo is not available");
-        }
+    if let Some(piped) = common::through_fifo(tmp.path(), "scored.pipe", |fifo| {
+        bin()
+            .args(["score", "--model"])
+            .arg(&m)
+            .arg(&data)
+            .arg("-o")
+            .arg(fifo)
+            .assert()
+            .success();
+    }) {
+        assert_eq!(piped, text.as_bytes());
     }
     // A file without the model's columns is refused, naming them.
     let bad = tmp.path().join("bad.csv");

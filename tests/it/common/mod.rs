@@ -210,3 +210,30 @@ pub fn build_frame(
     };
     (v, expect)
 }
+
+/// The bytes `run` writes to a FIFO at `dir/name` (given its path), read
+/// on another thread; checks that the path is still a FIFO afterwards (an
+/// output renamed over it would replace it) before waiting for the reader,
+/// which would then never see a writer. `None` (skipped, with the reason
+/// printed) when `mkfifo` is not available.
+#[cfg(unix)]
+pub fn through_fifo(
+    dir: &std::path::Path,
+    name: &str,
+    run: impl FnOnce(&std::path::Path),
+) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileTypeExt;
+    let fifo = dir.join(name);
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped the pipe output: mkfifo is not available");
+        return None;
+    }
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    run(&fifo);
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    Some(reader.join().unwrap())
+}
