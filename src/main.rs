@@ -6,5 +6,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // Small pages: see the function (a refusal costs only speed).
+    let _ = maximus_sim::hint::small_pages_only();
     std::process::exit(maximus_sim::cli::main());
 }
