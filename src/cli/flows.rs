@@ -515,7 +515,7 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
                 .and_then(|mut b| b.flush())
                 .map_err(|e| write_err(tmp.as_deref().unwrap_or(&dest), e))?;
             if let Some(tmp) = tmp {
-                std::fs::rename(&tmp, &dest).map_err(|e| write_err(&dest, e))?;
+                crate::outfile::publish(&tmp, &dest).map_err(|e| write_err(&dest, e))?;
             }
         }
         Sink::Parquet { w, tmp, dest } => {
@@ -527,7 +527,7 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
                 return Err(write_err(at, io::Error::other(e.to_string())));
             }
             if let Some(tmp) = tmp {
-                std::fs::rename(&tmp, &dest).map_err(|e| write_err(&dest, e))?;
+                crate::outfile::publish(&tmp, &dest).map_err(|e| write_err(&dest, e))?;
             }
         }
     }

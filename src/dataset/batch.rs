@@ -608,7 +608,7 @@ impl ScoredWriter {
             }
         }
         if let Some(partial) = &self.partial {
-            std::fs::rename(partial, &self.path).map_err(werr)?;
+            crate::outfile::publish(partial, &self.path).map_err(werr)?;
         }
         Ok(self.rows)
     }
