@@ -595,6 +595,7 @@ enum PreparedKind {
 }
 
 impl Prepared {
+    #[inline]
     pub(crate) fn new(profile: Profile, repr: &PacketRepr) -> Prepared {
         Prepared(match profile {
             Profile::Corrected => PreparedKind::Px(pe::PxPacket::from_repr(repr)),

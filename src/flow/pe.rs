@@ -243,10 +243,10 @@ pub(super) struct PxPacket {
 impl PxPacket {
     #[inline]
     pub(super) fn from_repr(p: &PacketRepr) -> PxPacket {
-        let (key, from_a) =
-            FlowKey::canonical_side(p.src, p.dst, p.src_port, p.dst_port, p.protocol);
+        let (key, from_a, hash) =
+            FlowKey::canonical_side_hashed(p.src, p.dst, p.src_port, p.dst_port, p.protocol);
         PxPacket {
-            hash: key.hash64(),
+            hash,
             key,
             ts: p.ts_ns.div_euclid(1000),
             seq: p.tcp_seq,
