@@ -255,6 +255,24 @@ impl Sink {
         }
     }
 
+    /// Write and drop every row of `batch` (CSV without a label join
+    /// writes a batch at once).
+    fn write_batch(
+        &mut self,
+        batch: &mut Vec<PackedRecord>,
+        mut labeller: Option<&mut Labeller>,
+    ) -> io::Result<()> {
+        let res = match (&mut *self, labeller.is_some()) {
+            (Sink::Stdout(w), false) => w.write_packed_all(batch),
+            (Sink::File { w, .. }, false) => w.write_packed_all(batch),
+            _ => batch
+                .drain(..)
+                .try_for_each(|r| self.write_packed(r, labeller.as_deref_mut())),
+        };
+        batch.clear();
+        res
+    }
+
     fn write(&mut self, r: &FlowRecord) -> io::Result<()> {
         match self {
             Sink::Stdout(w) => w.write(r),
@@ -435,11 +453,9 @@ pub fn run(args: &FlowsArgs) -> Result<i32, CliError> {
             let mut labeller = labeller;
             for (rx, back) in receivers {
                 for mut batch in rx {
-                    for r in batch.drain(..) {
-                        if let Err(e) = sink.write_packed(r, labeller.as_mut()) {
-                            // Dropping the receivers stops every worker.
-                            return (sink, Some(e), labeller);
-                        }
+                    if let Err(e) = sink.write_batch(&mut batch, labeller.as_mut()) {
+                        // Dropping the receivers stops every worker.
+                        return (sink, Some(e), labeller);
                     }
                     // The batch goes back to its worker (one that has
                     // finished drops it here).
