@@ -1,11 +1,11 @@
 //! Output files that appear whole or not at all.
 //!
 //! Takes the path a user named for an output; gives the path to write it
-//! at: a `.partial` file beside it, renamed over it once complete (and
-//! removed on failure), or none when the path exists and is not a regular
-//! file or a directory (`/dev/null`, a FIFO, a terminal): such a path is
-//! written in place, since a rename would replace the device or pipe with
-//! a plain file and a removal would delete it.
+//! at: a `.partial` file beside it, which takes its name once complete
+//! ([`publish`]; removed on failure), or none when the path exists and is
+//! not a regular file or a directory (`/dev/null`, a FIFO, a terminal):
+//! such a path is written in place, since a rename would replace the
+//! device or pipe with a plain file and a removal would delete it.
 
 use std::path::{Path, PathBuf};
 

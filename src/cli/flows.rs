@@ -226,9 +226,10 @@ enum Sink {
 }
 
 /// The file rows are written to, and its temporary name: a temporary file
-/// beside `dest`, renamed over it once complete, or, when `dest` exists and
-/// is not a regular file (`/dev/null`, a FIFO, a terminal), `dest` itself:
-/// a rename would replace the device or pipe with a plain file.
+/// beside `dest`, given its name once complete (`outfile::publish`), or,
+/// when `dest` exists and is not a regular file (`/dev/null`, a FIFO, a
+/// terminal), `dest` itself: a rename would replace the device or pipe
+/// with a plain file.
 fn open_output(dest: &Path) -> Result<(File, Option<PathBuf>), CliError> {
     let tmp = crate::outfile::partial_path(dest);
     let at = tmp.as_deref().unwrap_or(dest);
