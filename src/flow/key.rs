@@ -153,18 +153,32 @@ fn signed_bytes_cmp(xs: &[u8], ys: &[u8]) -> Ordering {
     Ordering::Equal
 }
 
+/// The IPv4 side rule of [`FlowKey::canonical_side`], one integer
+/// comparison: the source is side `a` unless `(dst, dport)` sorts first.
+#[inline]
+fn v4_from_a(s: u32, d: u32, sport: u16, dport: u16) -> bool {
+    (u64::from(d) << 16 | u64::from(dport)) >= (u64::from(s) << 16 | u64::from(sport))
+}
+
+/// The word [`FlowKey::hash64`] mixes for a key's ports and protocol.
+#[inline]
+fn hash_words(a_port: u16, b_port: u16, protocol: u8) -> u64 {
+    (u64::from(a_port) << 24) | (u64::from(b_port) << 8) | u64::from(protocol)
+}
+
+/// The word [`FlowKey::hash64`] mixes for an IPv4 pair `a`, `b`.
+#[inline]
+fn v4_pair_word(a: u32, b: u32) -> u64 {
+    (u64::from(a) << 32) | u64::from(b)
+}
+
 impl FlowKey {
     /// A fixed 64-bit hash of the key, well mixed in its low and high bits
     /// (a flow table uses the low ones, the shard choice the high ones).
     pub fn hash64(&self) -> u64 {
-        let ports = (u64::from(self.a_port) << 24)
-            | (u64::from(self.b_port) << 8)
-            | u64::from(self.protocol);
+        let ports = hash_words(self.a_port, self.b_port, self.protocol);
         let (addrs, ports) = match (self.a, self.b) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => (
-                (u64::from(a.to_bits()) << 32) | u64::from(b.to_bits()),
-                ports,
-            ),
+            (IpAddr::V4(a), IpAddr::V4(b)) => (v4_pair_word(a.to_bits(), b.to_bits()), ports),
             (a, b) => {
                 let bits = |x: IpAddr| match x {
                     IpAddr::V4(v) => u128::from(v.to_bits()),
@@ -222,10 +236,7 @@ impl FlowKey {
         // IPv4 pairs (most packets) as one integer comparison: the order of
         // `(address, port)` tuples.
         let swap = match (src, dst) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => {
-                (u64::from(d.to_bits()) << 16 | u64::from(dport))
-                    < (u64::from(s.to_bits()) << 16 | u64::from(sport))
-            }
+            (IpAddr::V4(s), IpAddr::V4(d)) => !v4_from_a(s.to_bits(), d.to_bits(), sport, dport),
             _ => (dst, dport) < (src, sport),
         };
         let key = if swap {
@@ -247,9 +258,7 @@ impl FlowKey {
         };
         (key, !swap)
     }
-}
 
-impl FlowKey {
     /// [`FlowKey::canonical_side`] and the key's [`FlowKey::hash64`] (the
     /// same three values, tested), an IPv4 pair in one pass over its bits:
     /// a shard's packet needs all three.
@@ -266,15 +275,13 @@ impl FlowKey {
             return (key, from_a, key.hash64());
         };
         let (s_bits, d_bits) = (s.to_bits(), d.to_bits());
-        let from_a = (u64::from(d_bits) << 16 | u64::from(dport))
-            >= (u64::from(s_bits) << 16 | u64::from(sport));
+        let from_a = v4_from_a(s_bits, d_bits, sport, dport);
         let (a, b, a_port, b_port) = if from_a {
             (s_bits, d_bits, sport, dport)
         } else {
             (d_bits, s_bits, dport, sport)
         };
-        let ports = (u64::from(a_port) << 24) | (u64::from(b_port) << 8) | u64::from(protocol);
-        let addrs = (u64::from(a) << 32) | u64::from(b);
+        let (addrs, ports) = (v4_pair_word(a, b), hash_words(a_port, b_port, protocol));
         let key = FlowKey {
             a: IpAddr::V4(std::net::Ipv4Addr::from_bits(a)),
             b: IpAddr::V4(std::net::Ipv4Addr::from_bits(b)),
