@@ -285,8 +285,8 @@ pub fn generate(
             });
         }
     };
-    std::fs::rename(&cap_tmp, &paths.capture).map_err(werr(&paths.capture))?;
-    std::fs::rename(&lab_tmp, &paths.labels).map_err(werr(&paths.labels))?;
+    crate::outfile::publish(&cap_tmp, &paths.capture).map_err(werr(&paths.capture))?;
+    crate::outfile::publish(&lab_tmp, &paths.labels).map_err(werr(&paths.labels))?;
     let json = serde_json::to_string_pretty(&timeline).map_err(|e| SynthError::Write {
         path: paths.timeline.display().to_string(),
         source: std::io::Error::other(e),
