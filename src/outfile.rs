@@ -43,12 +43,11 @@ pub(crate) fn publish(tmp: &Path, dest: &Path) -> std::io::Result<()> {
     // A temporary that is not there fails here, with the earlier output
     // still in place.
     std::fs::symlink_metadata(tmp)?;
-    if std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_file()) {
-        match std::fs::remove_file(dest) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
+    if std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_file())
+        && let Err(e) = std::fs::remove_file(dest)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(e);
     }
     std::fs::rename(tmp, dest)
 }
@@ -57,12 +56,18 @@ pub(crate) fn publish(tmp: &Path, dest: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// `out.csv` in `dir` and its temporary, holding `text`.
+    fn staged(dir: &Path, text: &[u8]) -> (PathBuf, PathBuf) {
+        let dest = dir.join("out.csv");
+        let tmp = partial_path(&dest).unwrap();
+        std::fs::write(&tmp, text).unwrap();
+        (dest, tmp)
+    }
+
     #[test]
     fn publish_replaces_an_earlier_output_and_leaves_no_temporary() {
         let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("out.csv");
-        let tmp = partial_path(&dest).unwrap();
-        std::fs::write(&tmp, b"first").unwrap();
+        let (dest, tmp) = staged(dir.path(), b"first");
         publish(&tmp, &dest).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"first");
         std::fs::write(&tmp, b"second, longer").unwrap();
@@ -78,10 +83,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("target.csv");
         std::fs::write(&target, b"kept").unwrap();
-        let dest = dir.path().join("out.csv");
+        let (dest, tmp) = staged(dir.path(), b"new");
         std::os::unix::fs::symlink(&target, &dest).unwrap();
-        let tmp = partial_path(&dest).unwrap();
-        std::fs::write(&tmp, b"new").unwrap();
         publish(&tmp, &dest).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
         assert_eq!(std::fs::read(&target).unwrap(), b"kept");
