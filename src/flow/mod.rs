@@ -386,24 +386,21 @@ impl FlowExtractor {
         self.pending.first_key().map_or(engine, |k| k.0.min(engine))
     }
 
-    /// [`FlowExtractor::push_at`] of a [`Prepared`] packet.
-    pub(crate) fn push_prepared_at(&mut self, p: &Prepared, clock_before_ns: i64) {
+    /// [`FlowExtractor::push_at`] of a corrected-profile packet prepared
+    /// by [`Prepared::new`].
+    fn push_px_at(&mut self, p: &pe::PxPacket, clock_before_ns: i64) {
         if clock_before_ns != i64::MIN {
             self.tick(clock_before_ns);
         }
-        match (&p.0, &mut self.engine) {
-            (PreparedKind::Px(p), Engine::Px(t)) => {
-                t.push_px(p, &mut self.closed, &mut self.stats);
-                self.stash();
-            }
-            (PreparedKind::Raw(repr), _) => self.push(repr),
-            (PreparedKind::Px(_), _) => {
-                // Prepared for another profile: a caller's mistake (the
-                // sharded path prepares with its shards' profile). Counted
-                // as offered only, so the counters do not balance.
-                debug_assert!(false, "a packet prepared for another profile");
-                self.stats.packets += 1;
-            }
+        if let Engine::Px(t) = &mut self.engine {
+            t.push_px(p, &mut self.closed, &mut self.stats);
+            self.stash();
+        } else {
+            // Prepared for another profile: a caller's mistake (the
+            // sharded path prepares with its shards' profile). Counted as
+            // offered only, so the counters do not balance.
+            debug_assert!(false, "a packet prepared for another profile");
+            self.stats.packets += 1;
         }
     }
 
@@ -579,40 +576,60 @@ impl FlowExtractor {
 }
 
 /// A packet made ready, off the flow table's thread, for the tables of one
-/// profile ([`Prepared::new`]): for `corrected`, decoded into the table's
-/// packet type with its flow key; the compat profiles' tables decode it
-/// themselves. A sharded run prepares packets on the reading thread, with
-/// its shards' profile.
-#[derive(Debug, Clone)]
-pub(crate) struct Prepared(PreparedKind);
-
-#[derive(Debug, Clone)]
-enum PreparedKind {
-    /// Boxed: the compact corrected packet sets the size of every batch
-    /// entry.
-    Raw(Box<PacketRepr>),
-    Px(pe::PxPacket),
-}
-
-impl Prepared {
-    #[inline]
-    pub(crate) fn new(profile: Profile, repr: &PacketRepr) -> Prepared {
-        Prepared(match profile {
-            Profile::Corrected => PreparedKind::Px(pe::PxPacket::from_repr(repr)),
-            _ => PreparedKind::Raw(Box::new(repr.clone())),
-        })
-    }
+/// profile ([`Prepared::new`]): for `corrected`, [`pe::PxPacket`], decoded
+/// into the table's packet type with its flow key; for the compat profiles,
+/// whose tables decode it themselves, the [`PacketRepr`] as it is. A sharded
+/// run prepares packets on the reading thread, with its shards' profile,
+/// and sends them by value in batches of one type (no allocation per
+/// packet: a boxed packet, allocated on the reading thread and freed on a
+/// shard's, cost the compat profiles a seventh of their time in the
+/// allocator).
+pub(crate) trait Prepared: Send + Sized + 'static {
+    /// `repr` prepared for `profile`'s tables.
+    fn new(profile: Profile, repr: &PacketRepr) -> Self;
 
     /// [`FlowKey::hash64`] of the packet's flow key as `profile` sees it,
     /// direction-free (the same for every packet of a flow; computed once
     /// for a corrected-profile packet); `None` for a packet the profile
     /// skips.
+    fn shard_hash(&self, profile: Profile) -> Option<u64>;
+
+    /// [`FlowExtractor::push_at`] of the packet.
+    fn push_to(&self, x: &mut FlowExtractor, clock_before_ns: i64);
+}
+
+impl Prepared for pe::PxPacket {
     #[inline]
-    pub(crate) fn shard_hash(&self, profile: Profile) -> Option<u64> {
-        match &self.0 {
-            PreparedKind::Px(p) => Some(p.hash),
-            PreparedKind::Raw(p) => raw_shard_key(profile, p).map(|k| k.hash64()),
-        }
+    fn new(profile: Profile, repr: &PacketRepr) -> pe::PxPacket {
+        debug_assert_eq!(profile, Profile::Corrected);
+        pe::PxPacket::from_repr(repr)
+    }
+
+    #[inline]
+    fn shard_hash(&self, _: Profile) -> Option<u64> {
+        Some(self.hash)
+    }
+
+    #[inline]
+    fn push_to(&self, x: &mut FlowExtractor, clock_before_ns: i64) {
+        x.push_px_at(self, clock_before_ns);
+    }
+}
+
+impl Prepared for PacketRepr {
+    #[inline]
+    fn new(_: Profile, repr: &PacketRepr) -> PacketRepr {
+        repr.clone()
+    }
+
+    #[inline]
+    fn shard_hash(&self, profile: Profile) -> Option<u64> {
+        raw_shard_key(profile, self).map(|k| k.hash64())
+    }
+
+    #[inline]
+    fn push_to(&self, x: &mut FlowExtractor, clock_before_ns: i64) {
+        x.push_at(self, clock_before_ns);
     }
 }
 

@@ -39,7 +39,7 @@
 use super::spill::SpillBuffer;
 use super::{
     FlowError, FlowExtractor, FlowKey, FlowParams, FlowRecord, FlowStats, PackedRecord, Prepared,
-    Profile,
+    Profile, pe,
 };
 use crate::capture::PacketRepr;
 use std::collections::VecDeque;
@@ -62,10 +62,13 @@ const ROW_BATCH: usize = 1024;
 /// The shard of a packet: a hash of its flow key as `profile` sees it
 /// (direction-free; the same for every packet of a flow).
 pub fn shard_of(profile: Profile, p: &PacketRepr, shards: usize) -> usize {
-    shard_of_prepared(profile, &Prepared::new(profile, p), shards)
+    match profile {
+        Profile::Corrected => shard_of_prepared(profile, &pe::PxPacket::new(profile, p), shards),
+        _ => shard_of_prepared(profile, p, shards),
+    }
 }
 
-fn shard_of_prepared(profile: Profile, p: &Prepared, shards: usize) -> usize {
+fn shard_of_prepared(profile: Profile, p: &impl Prepared, shards: usize) -> usize {
     let Some(hash) = p.shard_hash(profile) else {
         return 0;
     };
@@ -78,8 +81,8 @@ fn shard_of_prepared(profile: Profile, p: &Prepared, shards: usize) -> usize {
 
 /// Packets for a shard in one round, each with the input's capture time
 /// just before it.
-struct Batch {
-    packets: Vec<(Prepared, i64)>,
+struct Batch<P> {
+    packets: Vec<(P, i64)>,
     /// Capture time at the end of the round (`i64::MIN`: no packet yet).
     end_clock: i64,
 }
@@ -131,6 +134,24 @@ pub(crate) fn extract_in_rounds<E>(
     feed: impl FnOnce(&mut dyn FnMut(&PacketRepr)) -> E,
     emit: impl FnMut(PackedRecord) + Send,
 ) -> Result<(E, FlowStats), FlowError> {
+    // Batches hold the profile's prepared packet type by value.
+    match params.profile {
+        Profile::Corrected => {
+            rounds::<pe::PxPacket, E>(params, shards, round, row_batch, feed, emit)
+        }
+        _ => rounds::<PacketRepr, E>(params, shards, round, row_batch, feed, emit),
+    }
+}
+
+/// [`extract_in_rounds`] with packets prepared as `P`.
+fn rounds<P: Prepared, E>(
+    params: FlowParams,
+    shards: usize,
+    round: usize,
+    row_batch: usize,
+    feed: impl FnOnce(&mut dyn FnMut(&PacketRepr)) -> E,
+    emit: impl FnMut(PackedRecord) + Send,
+) -> Result<(E, FlowStats), FlowError> {
     let shards = shards.max(1);
     let round = round.max(1);
     let row_batch = row_batch.max(1);
@@ -146,12 +167,12 @@ pub(crate) fn extract_in_rounds<E>(
         let mut inputs = Vec::with_capacity(shards);
         let mut workers = Vec::with_capacity(shards);
         for (shard, mut x) in extractors.into_iter().enumerate() {
-            let (tx, rx) = mpsc::sync_channel::<Batch>(BATCHES_QUEUED);
+            let (tx, rx) = mpsc::sync_channel::<Batch<P>>(BATCHES_QUEUED);
             // Emptied batches go back to the feeder for reuse: allocated on
             // one thread and freed on another, they kept the allocator
             // taking fresh pages, which the kernel zeroed (a third of the
             // feeder's time).
-            let (back_tx, back_rx) = mpsc::channel::<Vec<(Prepared, i64)>>();
+            let (back_tx, back_rx) = mpsc::channel::<Vec<(P, i64)>>();
             let to_merger = to_merger.clone();
             inputs.push((tx, back_rx));
             workers.push(scope.spawn(move || {
@@ -171,7 +192,7 @@ pub(crate) fn extract_in_rounds<E>(
                 };
                 for mut batch in rx {
                     for (p, clock) in &batch.packets {
-                        x.push_prepared_at(p, *clock);
+                        p.push_to(&mut x, *clock);
                     }
                     batch.packets.clear();
                     let _ = back_tx.send(std::mem::take(&mut batch.packets));
@@ -209,7 +230,7 @@ pub(crate) fn extract_in_rounds<E>(
         // A shard's share of a round, and some room: batches are reused, and
         // one that needs more grows once.
         let capacity = round / shards + round / 8;
-        let mut batches: Vec<Vec<(Prepared, i64)>> =
+        let mut batches: Vec<Vec<(P, i64)>> =
             (0..shards).map(|_| Vec::with_capacity(capacity)).collect();
         let mut clock = i64::MIN;
         let mut fed = 0usize;
@@ -218,7 +239,7 @@ pub(crate) fn extract_in_rounds<E>(
         // empty one too): a round is the same stretch of input on every
         // shard, which is what makes the merged order independent of
         // thread timing.
-        let send_round = |batches: &mut Vec<Vec<(Prepared, i64)>>, clock: i64| {
+        let send_round = |batches: &mut Vec<Vec<(P, i64)>>, clock: i64| {
             for (i, (tx, back)) in inputs.iter().enumerate() {
                 let spare = back
                     .try_recv()
@@ -232,7 +253,7 @@ pub(crate) fn extract_in_rounds<E>(
         };
         let out = feed(&mut |p: &PacketRepr| {
             let ts = p.ts_ns;
-            let p = Prepared::new(profile, p);
+            let p = P::new(profile, p);
             let i = shard_of_prepared(profile, &p, shards);
             batches[i].push((p, clock));
             clock = clock.max(ts);
