@@ -44,6 +44,7 @@ pub mod key;
 pub mod pe;
 pub mod profile;
 pub mod px;
+mod queue;
 pub mod record;
 pub mod reorder;
 pub mod shard;

@@ -42,13 +42,13 @@
 
 use super::format::push_pe_timestamp;
 use super::key::{FixedState, FlowKey, FlowMap};
+use super::queue::MinQueue;
 use super::record::{Closed, PackedRecord, Packer};
 use super::stats::Summary;
 use super::v3::{ACTIVITY_TIMEOUT_US, FLOW_TIMEOUT_US, REORDER_SLACK_US};
 use super::{CloseReason, FlowStats};
 use crate::capture::{PacketRepr, TcpFlags, ip_proto, linktype};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 /// Most (source, seq, ack, payload, window) tuples remembered per flow for
@@ -1049,7 +1049,7 @@ enum Slot {
 #[derive(Debug, Default)]
 pub struct PeTable {
     flows: FlowMap<Slot>,
-    by_start: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
+    by_start: MinQueue<(i64, u64, FlowKey)>,
     next_id: u64,
     max_ts: i64,
     slack: i64,
@@ -1096,7 +1096,7 @@ impl PeTable {
     ) -> Box<PeFlow> {
         let id = self.next_id;
         self.next_id += 1;
-        self.by_start.push(Reverse((p.ts, id, key)));
+        self.by_start.push((p.ts, id, key));
         let (o, seen, cumulative) = match inherit {
             Some(i) => i,
             None if p.is_syn_ack() => (Orientation::reversed_of(p), RetransSet::default(), 0),
@@ -1218,7 +1218,7 @@ impl PeTable {
 
     fn expire(&mut self, out: &mut Closed, stats: &mut FlowStats) {
         let watermark = self.max_ts.saturating_sub(self.slack);
-        while let Some(Reverse((start, id, key))) = self.by_start.peek().copied() {
+        while let Some((start, id, key)) = self.by_start.peek() {
             if start.saturating_add(FLOW_TIMEOUT_US) >= watermark {
                 break;
             }
@@ -1238,7 +1238,7 @@ impl PeTable {
     /// See [`super::v3::V3Table::horizon`].
     pub fn horizon(&mut self) -> i64 {
         let watermark = self.max_ts.saturating_sub(self.slack);
-        while let Some(Reverse((start, id, key))) = self.by_start.peek().copied() {
+        while let Some((start, id, key)) = self.by_start.peek() {
             let live = matches!(self.flows.get(&key), Some(Slot::Open(f)) if f.id == id);
             if live {
                 return start.min(watermark);

@@ -32,12 +32,12 @@
 
 use super::key::{FlowKey, HashedKey, HashedMap, hashed_map};
 use super::pe::{Facts, Orientation, PeFlow, PePacket, PxPacket, RetransSet, TcpState};
+use super::queue::MinQueue;
 use super::record::{Closed, PackedRecord};
 use super::v3::REORDER_SLACK_US;
 use super::{CloseReason, FlowStats};
 use crate::capture::{PacketRepr, TcpFlags};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 /// Default idle timeout (µs).
 pub const DEFAULT_IDLE_TIMEOUT_US: i64 = 120_000_000;
@@ -68,11 +68,11 @@ pub struct PxTable {
     /// Keyed with the hash the reading thread computed.
     flows: HashedMap<Slot>,
     /// (deadline, id, key): the earliest time the entry may expire; checked
-    /// and re-queued lazily.
-    deadlines: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
+    /// and re-queued lazily (re-queued ones are the queue's stragglers).
+    deadlines: MinQueue<(i64, u64, FlowKey)>,
     /// (start, id) of the open flows, and of closed ones not yet popped:
     /// its least open entry is the horizon.
-    by_start: BinaryHeap<Reverse<(i64, u64)>>,
+    by_start: MinQueue<(i64, u64)>,
     /// Which ids are open, for the ids from the oldest open one on.
     live: LiveIds,
     next_id: u64,
@@ -135,8 +135,8 @@ impl PxTable {
             idle: idle_timeout_us,
             active: active_timeout_us,
             flows: hashed_map(),
-            deadlines: BinaryHeap::new(),
-            by_start: BinaryHeap::new(),
+            deadlines: MinQueue::new(),
+            by_start: MinQueue::new(),
             live: LiveIds::default(),
             next_id: 0,
             clock: i64::MIN,
@@ -199,10 +199,9 @@ impl PxTable {
             }
             None => PeFlow::new(true, id, key, p, own, own, RetransSet::default(), stats),
         };
-        self.by_start.push(Reverse((flow.start, id)));
+        self.by_start.push((flow.start, id));
         self.live.open(id);
-        self.deadlines
-            .push(Reverse((self.deadline_of(&flow), id, key)));
+        self.deadlines.push((self.deadline_of(&flow), id, key));
         match self.spare.pop() {
             Some(mut b) => {
                 *b = flow;
@@ -286,7 +285,7 @@ impl PxTable {
         if self
             .deadlines
             .peek()
-            .is_some_and(|Reverse((deadline, _, _))| *deadline < self.clock)
+            .is_some_and(|(deadline, _, _)| deadline < self.clock)
         {
             self.expire_due(out, stats);
         }
@@ -294,7 +293,7 @@ impl PxTable {
 
     #[inline(never)]
     fn expire_due(&mut self, out: &mut Closed, stats: &mut FlowStats) {
-        while let Some(Reverse((deadline, id, key))) = self.deadlines.peek().copied() {
+        while let Some((deadline, id, key)) = self.deadlines.peek() {
             if deadline >= self.clock {
                 break;
             }
@@ -304,14 +303,14 @@ impl PxTable {
                 Some(Slot::Open(f)) if f.id == id => {
                     let actual = self.deadline_of(f);
                     if actual >= self.clock {
-                        self.deadlines.push(Reverse((actual, id, key)));
+                        self.deadlines.push((actual, id, key));
                         continue;
                     }
                 }
                 Some(Slot::Cut(c)) if c.id == id => {
                     let actual = c.last_seen.saturating_add(self.idle);
                     if actual >= self.clock {
-                        self.deadlines.push(Reverse((actual, id, key)));
+                        self.deadlines.push((actual, id, key));
                     } else {
                         self.flows.remove(&hk);
                     }
@@ -338,7 +337,7 @@ impl PxTable {
                 };
                 self.retire(flow);
                 let deadline = c.last_seen.saturating_add(self.idle);
-                self.deadlines.push(Reverse((deadline, id, key)));
+                self.deadlines.push((deadline, id, key));
                 self.flows.insert(hk, Slot::Cut(Box::new(c)));
             }
         }
@@ -347,7 +346,7 @@ impl PxTable {
     /// See [`super::v3::V3Table::horizon`].
     pub fn horizon(&mut self) -> i64 {
         let watermark = self.clock.saturating_sub(self.slack);
-        while let Some(&Reverse((start, id))) = self.by_start.peek() {
+        while let Some((start, id)) = self.by_start.peek() {
             if self.live.is_open(id) {
                 return start.min(watermark);
             }

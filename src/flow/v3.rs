@@ -34,12 +34,11 @@
 
 use super::format::{TzOffset, v3_timestamp};
 use super::key::{FlowKey, FlowMap, flow_map};
+use super::queue::MinQueue;
 use super::record::{Cell, Closed, PackedRecord, Packer};
 use super::stats::Summary;
 use super::{CloseReason, FlowStats};
 use crate::capture::{PacketRepr, TcpFlags, ip_proto, linktype};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::net::IpAddr;
 
 /// `flowTimeout`: maximum flow age, measured from the first packet (µs).
@@ -384,7 +383,7 @@ pub struct V3Table {
     tz: TzOffset,
     flows: FlowMap<Slot>,
     /// Open flows by (start, id); entries of closed flows are skipped lazily.
-    by_start: BinaryHeap<Reverse<(i64, u64, FlowKey)>>,
+    by_start: MinQueue<(i64, u64, FlowKey)>,
     next_id: u64,
     max_ts: i64,
     /// Reorder slack (µs), see the module doc.
@@ -398,7 +397,7 @@ impl V3Table {
             p17,
             tz,
             flows: flow_map(),
-            by_start: BinaryHeap::new(),
+            by_start: MinQueue::new(),
             next_id: 0,
             max_ts: i64::MIN,
             slack: REORDER_SLACK_US,
@@ -427,7 +426,7 @@ impl V3Table {
     fn open(&mut self, key: FlowKey, p: &V3Packet, inherit: Option<Orientation>) -> Box<V3Flow> {
         let id = self.next_id;
         self.next_id += 1;
-        self.by_start.push(Reverse((p.ts, id, key)));
+        self.by_start.push((p.ts, id, key));
         Box::new(V3Flow::new(id, key, p, inherit))
     }
 
@@ -502,7 +501,7 @@ impl V3Table {
     /// Write flows too old to change any more (see the module doc).
     fn expire(&mut self, out: &mut Closed, stats: &mut FlowStats) {
         let watermark = self.max_ts.saturating_sub(self.slack);
-        while let Some(Reverse((start, id, key))) = self.by_start.peek().copied() {
+        while let Some((start, id, key)) = self.by_start.peek() {
             if start.saturating_add(FLOW_TIMEOUT_US) >= watermark {
                 break;
             }
@@ -528,7 +527,7 @@ impl V3Table {
     /// flow's start, or the reorder watermark if earlier.
     pub fn horizon(&mut self) -> i64 {
         let watermark = self.max_ts.saturating_sub(self.slack);
-        while let Some(Reverse((start, id, key))) = self.by_start.peek().copied() {
+        while let Some((start, id, key)) = self.by_start.peek() {
             let live = matches!(self.flows.get(&key), Some(Slot::Open(f)) if f.id == id);
             if live {
                 return start.min(watermark);
