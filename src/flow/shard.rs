@@ -134,27 +134,40 @@ pub(crate) fn extract_in_rounds<E>(
     feed: impl FnOnce(&mut dyn FnMut(&PacketRepr)) -> E,
     emit: impl FnMut(PackedRecord) + Send,
 ) -> Result<(E, FlowStats), FlowError> {
+    let job = Job {
+        params,
+        shards: shards.max(1),
+        round: round.max(1),
+        row_batch: row_batch.max(1),
+    };
     // Batches hold the profile's prepared packet type by value.
     match params.profile {
-        Profile::Corrected => {
-            rounds::<pe::PxPacket, E>(params, shards, round, row_batch, feed, emit)
-        }
-        _ => rounds::<PacketRepr, E>(params, shards, round, row_batch, feed, emit),
+        Profile::Corrected => rounds::<pe::PxPacket, E>(job, feed, emit),
+        _ => rounds::<PacketRepr, E>(job, feed, emit),
     }
 }
 
-/// [`extract_in_rounds`] with packets prepared as `P`.
-fn rounds<P: Prepared, E>(
+/// What [`extract_in_rounds`] was asked for, the counts at least 1.
+#[derive(Clone, Copy)]
+struct Job {
     params: FlowParams,
     shards: usize,
     round: usize,
     row_batch: usize,
+}
+
+/// [`extract_in_rounds`] with packets prepared as `P`.
+fn rounds<P: Prepared, E>(
+    job: Job,
     feed: impl FnOnce(&mut dyn FnMut(&PacketRepr)) -> E,
     emit: impl FnMut(PackedRecord) + Send,
 ) -> Result<(E, FlowStats), FlowError> {
-    let shards = shards.max(1);
-    let round = round.max(1);
-    let row_batch = row_batch.max(1);
+    let Job {
+        params,
+        shards,
+        round,
+        row_batch,
+    } = job;
     // Shards hold no rows: the merger has the whole memory budget.
     let budget = params.spill_bytes;
     let extractors = (0..shards)
