@@ -46,27 +46,31 @@ impl<T: Ord + Copy> MinQueue<T> {
         }
     }
 
+    /// The least entry is the heap's top (else the FIFO's front).
+    #[inline]
+    fn heap_first(&self) -> bool {
+        match (self.fifo.front(), self.heap.peek()) {
+            (Some(f), Some(Reverse(h))) => h < f,
+            (None, Some(_)) => true,
+            _ => false,
+        }
+    }
+
     /// The least entry.
     #[inline]
     pub(super) fn peek(&self) -> Option<T> {
-        match (self.fifo.front(), self.heap.peek()) {
-            (Some(f), Some(Reverse(h))) => Some(if h < f { *h } else { *f }),
-            (Some(f), None) => Some(*f),
-            (None, Some(Reverse(h))) => Some(*h),
-            (None, None) => None,
+        if self.heap_first() {
+            self.heap.peek().map(|r| r.0)
+        } else {
+            self.fifo.front().copied()
         }
     }
 
     /// Remove and return the least entry.
     #[inline]
     pub(super) fn pop(&mut self) -> Option<T> {
-        let from_heap = match (self.fifo.front(), self.heap.peek()) {
-            (Some(f), Some(Reverse(h))) => h < f,
-            (None, Some(_)) => true,
-            _ => false,
-        };
-        if from_heap {
-            self.heap.pop().map(|Reverse(x)| x)
+        if self.heap_first() {
+            self.heap.pop().map(|r| r.0)
         } else {
             self.fifo.pop_front()
         }
