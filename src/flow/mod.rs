@@ -586,8 +586,8 @@ impl FlowExtractor {
 /// shard's, cost the compat profiles a seventh of their time in the
 /// allocator).
 pub(crate) trait Prepared: Send + Sized + 'static {
-    /// `repr` prepared for `profile`'s tables.
-    fn new(profile: Profile, repr: &PacketRepr) -> Self;
+    /// `repr` prepared (the type is chosen by the profile).
+    fn new(repr: &PacketRepr) -> Self;
 
     /// [`FlowKey::hash64`] of the packet's flow key as `profile` sees it,
     /// direction-free (the same for every packet of a flow; computed once
@@ -601,8 +601,7 @@ pub(crate) trait Prepared: Send + Sized + 'static {
 
 impl Prepared for pe::PxPacket {
     #[inline]
-    fn new(profile: Profile, repr: &PacketRepr) -> pe::PxPacket {
-        debug_assert_eq!(profile, Profile::Corrected);
+    fn new(repr: &PacketRepr) -> pe::PxPacket {
         pe::PxPacket::from_repr(repr)
     }
 
@@ -619,7 +618,7 @@ impl Prepared for pe::PxPacket {
 
 impl Prepared for PacketRepr {
     #[inline]
-    fn new(_: Profile, repr: &PacketRepr) -> PacketRepr {
+    fn new(repr: &PacketRepr) -> PacketRepr {
         repr.clone()
     }
 

@@ -63,7 +63,7 @@ const ROW_BATCH: usize = 1024;
 /// (direction-free; the same for every packet of a flow).
 pub fn shard_of(profile: Profile, p: &PacketRepr, shards: usize) -> usize {
     match profile {
-        Profile::Corrected => shard_of_prepared(profile, &pe::PxPacket::new(profile, p), shards),
+        Profile::Corrected => shard_of_prepared(profile, &pe::PxPacket::new(p), shards),
         _ => shard_of_prepared(profile, p, shards),
     }
 }
@@ -266,7 +266,7 @@ fn rounds<P: Prepared, E>(
         };
         let out = feed(&mut |p: &PacketRepr| {
             let ts = p.ts_ns;
-            let p = P::new(profile, p);
+            let p = P::new(p);
             let i = shard_of_prepared(profile, &p, shards);
             batches[i].push((p, clock));
             clock = clock.max(ts);
